@@ -1,0 +1,76 @@
+"""The ``.avsc`` files, parsed once, with their canonical form and CRC-64-AVRO fingerprint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fastavro import parse_schema
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from schemas.records import (
+    CircuitTemplate,
+    CompileRecord,
+    DeadLetter,
+    JobResult,
+    JobSubmitted,
+    ParameterUpdate,
+)
+
+#: record class -> file name in this package. The file is the contract; the class mirrors it.
+CONTRACT_FILES: dict[type[Any], str] = {
+    CircuitTemplate: "circuit_template.avsc",
+    ParameterUpdate: "parameter_update.avsc",
+    JobSubmitted: "job_submitted.avsc",
+    JobResult: "job_result.avsc",
+    DeadLetter: "dead_letter.avsc",
+    CompileRecord: "compile_record.avsc",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One Avro schema: its parsed form, canonical text and 8-byte fingerprint."""
+
+    name: str
+    schema_json: str
+    parsed: Any
+    canonical: str
+    fingerprint: bytes
+
+    @property
+    def fingerprint_hex(self) -> str:
+        """The fingerprint as lowercase hex, as stored in dead letters."""
+        return self.fingerprint.hex()
+
+
+def contract_from_json(schema_json: str | dict[str, Any]) -> Contract:
+    """Parse any Avro record schema (ours or an evolved writer's) into a :class:`Contract`."""
+    raw = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
+    parsed = parse_schema(raw, _write_hint=False)
+    canonical = to_parsing_canonical_form(parsed)
+    return Contract(
+        name=str(raw["namespace"] + "." + raw["name"] if "namespace" in raw else raw["name"]),
+        schema_json=json.dumps(raw),
+        parsed=parse_schema(raw),
+        canonical=canonical,
+        fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+    )
+
+
+@cache
+def contract_for(cls: type[Any]) -> Contract:
+    """The contract of a record class, read from the packaged ``.avsc`` file."""
+    text = resources.files("schemas").joinpath(CONTRACT_FILES[cls]).read_text("utf-8")
+    return contract_from_json(text)
+
+
+def avsc_path(cls: type[Any]) -> str:
+    """Filesystem path of the ``.avsc`` for ``cls`` (for tools outside Python, and tests)."""
+    return str(resources.files("schemas").joinpath(CONTRACT_FILES[cls]))
+
+
+__all__ = ["CONTRACT_FILES", "Contract", "avsc_path", "contract_for", "contract_from_json"]

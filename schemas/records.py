@@ -1,0 +1,179 @@
+"""Typed records for every Avro contract in this package.
+
+Records are frozen, slotted dataclasses: past the decoding boundary the pipeline handles these,
+never dicts. Field names and order mirror the ``.avsc`` files; arrays become tuples and maps
+become ``dict`` (treat them as read-only). Timestamps are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.enums import Primitive, ResultStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PauliTerm:
+    """One weighted Pauli string of an observable (qubit 0 is the rightmost character)."""
+
+    pauli: str
+    coeff: float
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitTemplate:
+    """A registered parameterised circuit; ``template_id`` is its content hash."""
+
+    template_id: str
+    name: str
+    qasm3: str
+    qpy: bytes
+    parameter_names: tuple[str, ...]
+    num_qubits: int
+    topology_key: str
+    created_at: datetime
+    observables: tuple[PauliTerm, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterUpdate:
+    """One parameter set to evaluate; ``event_id`` is the idempotency key."""
+
+    event_id: str
+    experiment_id: str
+    iteration: int
+    tenant: str
+    template_id: str
+    parameters: tuple[float, ...]
+    primitive: Primitive
+    produced_at: datetime
+    shots: int | None = None
+    precision: float | None = None
+    backend: str = "aer_simulator"
+    priority: int = 0
+    deadline: datetime | None = None
+    seed: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    trace_context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSubmitted:
+    """One backend submission covering many parameter sets."""
+
+    job_id: str
+    backend: str
+    primitive: Primitive
+    event_ids: tuple[str, ...]
+    template_ids: tuple[str, ...]
+    topology_keys: tuple[str, ...]
+    tenants: tuple[str, ...]
+    num_parameter_sets: int
+    total_shots: int
+    compile_cache_hit: bool
+    queued_at: datetime
+    submitted_at: datetime
+    estimated_cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Latency breakdown of one parameter set, in milliseconds."""
+
+    queue_ms: float = 0.0
+    compile_ms: float = 0.0
+    execute_ms: float = 0.0
+    end_to_end_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reproducibility:
+    """Everything needed to replay a result: versions, transpiler settings, seeds, backend."""
+
+    package_versions: dict[str, str]
+    code_version: str
+    transpiler_settings: dict[str, str]
+    backend_name: str
+    seed_simulator: int | None = None
+    seed_transpiler: int | None = None
+    calibration_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """The single outcome of one parameter set."""
+
+    event_id: str
+    experiment_id: str
+    iteration: int
+    tenant: str
+    template_id: str
+    topology_key: str
+    backend: str
+    primitive: Primitive
+    status: ResultStatus
+    parameters: tuple[float, ...]
+    shots: int
+    timings: Timings
+    produced_at: datetime
+    completed_at: datetime
+    reproducibility: Reproducibility
+    job_id: str | None = None
+    counts: dict[str, int] | None = None
+    expectation_values: tuple[float, ...] | None = None
+    standard_errors: tuple[float, ...] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cost: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One rejected input, with where it came from and its (redacted) raw bytes."""
+
+    error_code: str
+    error_message: str
+    stage: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    raw_bytes: bytes
+    occurred_at: datetime
+    schema_fingerprint: str | None = None
+    event_id: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompileRecord:
+    """One transpilation, emitted on a compile-cache miss (compiler transparency)."""
+
+    compile_key: str
+    template_id: str
+    topology_key: str
+    backend: str
+    transpiler_settings: dict[str, str]
+    depth: int
+    two_qubit_gates: int
+    size: int
+    duration_ms: float
+    compiled_at: datetime
+    calibration_id: str | None = None
+
+
+Record = CircuitTemplate | ParameterUpdate | JobSubmitted | JobResult | DeadLetter | CompileRecord
+
+__all__ = [
+    "CircuitTemplate",
+    "CompileRecord",
+    "DeadLetter",
+    "JobResult",
+    "JobSubmitted",
+    "ParameterUpdate",
+    "PauliTerm",
+    "Record",
+    "Reproducibility",
+    "Timings",
+]

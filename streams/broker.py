@@ -1,0 +1,332 @@
+"""The project-managed Kafka broker: Apache Kafka 4.x, KRaft, one combined node on loopback.
+
+The jars come from Maven Central through ``mvn dependency:copy-dependencies`` into a cache;
+storage is formatted once per data dir; the JVM runs in its own session so it outlives the
+CLI call that started it, and is tracked by a pid file in the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"
+_PID_FILE = "broker.pid"
+_PORT_FILE = "broker.port"
+_LOG_FILE = "broker.log"
+
+
+class BrokerError(Exception):
+    """A broker operation failed for a reason the user can fix; the message says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    """What ``qloop broker status`` reports."""
+
+    running: bool
+    pid: int | None
+    port: int | None
+    data_dir: Path
+    answering: bool
+
+
+def cache_dir() -> Path:
+    """Where resolved jars live: ``$QLOOP_CACHE_DIR`` or ``~/.cache/qloop``."""
+    base = os.environ.get("QLOOP_CACHE_DIR") or os.path.join(Path.home(), ".cache", "qloop")
+    return Path(base) / f"kafka-{KAFKA_VERSION}"
+
+
+def check_java() -> str:
+    """Return the java executable, or raise if it is missing or older than 17."""
+    java = shutil.which("java", path=_java_path())
+    if java is None:
+        raise BrokerError("java not found: install a Java 17+ runtime (e.g. openjdk-17-jre).")
+    out = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [java, "-version"], capture_output=True, text=True, check=False
+    ).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        raise BrokerError(f"could not read the Java version from: {out.strip()[:200]}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):
+        major = int(match.group(2))
+    if major < 17:
+        raise BrokerError(f"Java {major} found at {java}; Kafka {KAFKA_VERSION} needs Java 17+.")
+    return java
+
+
+def _java_path() -> str:
+    home = os.environ.get("JAVA_HOME")
+    path = os.environ.get("PATH", "")
+    return f"{home}/bin{os.pathsep}{path}" if home else path
+
+
+def fetch_jars(*, quiet: bool = True) -> Path:
+    """Resolve the Kafka runtime with Maven into the cache (once); return the libs folder."""
+    libs = cache_dir() / "libs"
+    marker = cache_dir() / ".complete"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError("mvn not found: install Apache Maven (it resolves the Kafka jars).")
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    pom = cache_dir() / "pom.xml"
+    pom.write_text(resources.files("streams").joinpath("kafka/pom.xml").read_text("utf-8"))
+    cmd = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies"]
+    cmd += [f"-DoutputDirectory={libs}", "-DincludeScope=runtime"]
+    if quiet:
+        cmd.insert(1, "-q")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+        raise BrokerError("Maven could not resolve the Kafka jars:\n" + "\n".join(tail))
+    marker.write_text(KAFKA_VERSION)
+    return libs
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    """An unused loopback port (for tests and the controller listener)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+    logs = data_dir / "logs"
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={logs}",
+            "num.partitions=3",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=10",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "log.retention.hours=168",
+            "",
+        ]
+    )
+
+
+_LOG4J2 = """status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+class LocalBroker:
+    """Start, stop and inspect the single-node broker that lives in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int = 9092, heap: str = "512m") -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.port = port
+        self.heap = heap
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's own log file."""
+        return self.data_dir / _LOG_FILE
+
+    def status(self) -> BrokerStatus:
+        """Running means the recorded pid is alive; answering means metadata comes back."""
+        pid = _read_int(self.data_dir / _PID_FILE)
+        port = _read_int(self.data_dir / _PORT_FILE)
+        running = pid is not None and _pid_alive(pid)
+        answering = running and port is not None and metadata_ok(f"127.0.0.1:{port}", 2.0)
+        return BrokerStatus(running, pid if running else None, port, self.data_dir, answering)
+
+    def start(self, timeout_s: float = 90.0) -> BrokerStatus:
+        """Start the broker and wait until it answers a metadata request."""
+        java = check_java()
+        current = self.status()
+        if current.running:
+            raise BrokerError(
+                f"a broker is already running from {self.data_dir} (pid {current.pid}, "
+                f"port {current.port}); stop it with `qloop broker stop`."
+            )
+        if port_in_use(self.port):
+            raise BrokerError(
+                f"port {self.port} is already in use; pick another with --port "
+                "or stop what listens there."
+            )
+        self._ensure_writable()
+        libs = fetch_jars()
+        controller_port = free_port()
+        props = self.data_dir / "server.properties"
+        props.write_text(_server_properties(self.data_dir, self.port, controller_port))
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_path))
+        classpath = f"{libs}/*"
+        jvm = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-Xshare:auto"]
+        jvm += [f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}"]
+        jvm += ["-cp", classpath]
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            cluster_id = _kraft_cluster_id()
+            fmt = jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
+            proc = subprocess.run(fmt, capture_output=True, text=True, check=False)  # noqa: S603
+            if proc.returncode != 0:
+                raise BrokerError("formatting KRaft storage failed:\n" + proc.stdout + proc.stderr)
+        with open(self.data_dir / "broker.out", "ab") as out:
+            child = subprocess.Popen(  # noqa: S603 - fixed argv
+                [*jvm, "kafka.Kafka", str(props)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        (self.data_dir / _PID_FILE).write_text(str(child.pid))
+        (self.data_dir / _PORT_FILE).write_text(str(self.port))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise BrokerError(
+                    f"the broker exited with code {child.returncode} during start; "
+                    f"last lines of {self.log_path}:\n{self._tail()}"
+                )
+            if metadata_ok(f"127.0.0.1:{self.port}", 2.0):
+                return self.status()
+            time.sleep(0.25)
+        self.stop()
+        raise BrokerError(f"the broker did not answer within {timeout_s:.0f}s:\n{self._tail()}")
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout_s``; return whether a broker was running."""
+        pid = _read_int(self.data_dir / _PID_FILE)
+        if pid is None or not _pid_alive(pid):
+            (self.data_dir / _PID_FILE).unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _pid_alive(pid):
+            _reap(pid)
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                _reap(pid)
+                time.sleep(0.05)
+        _reap(pid)
+        (self.data_dir / _PID_FILE).unlink(missing_ok=True)
+        return True
+
+    def _ensure_writable(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / f".write-probe-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise BrokerError(f"data dir {self.data_dir} is not writable: {exc}") from exc
+
+    def _tail(self, lines: int = 20) -> str:
+        chunks = []
+        for name in (_LOG_FILE, "broker.out"):
+            path = self.data_dir / name
+            if path.exists():
+                chunks += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(chunks[-lines:])
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _kraft_cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def metadata_ok(bootstrap: str, timeout_s: float) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request in time."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet()})
+    try:
+        return bool(admin.list_topics(timeout=timeout_s).brokers)
+    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+        return False
+
+
+def _quiet() -> object:
+    import logging
+
+    logger = logging.getLogger("qloop.broker.probe")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+__all__ = [
+    "KAFKA_VERSION",
+    "BrokerError",
+    "BrokerStatus",
+    "LocalBroker",
+    "cache_dir",
+    "check_java",
+    "fetch_jars",
+    "free_port",
+    "metadata_ok",
+    "port_in_use",
+]

@@ -1,0 +1,158 @@
+"""The ``qloop`` command line: broker, topics, workers, the loop, queries and benchmarks.
+
+Every command reads the same :class:`~streams.config.Settings`; user-fixable failures print
+one clear line (no traceback) and exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams.broker import BrokerError, LocalBroker, fetch_jars
+from streams.config import Settings, load_settings
+
+app = typer.Typer(help="qloop: streaming plumbing for hybrid quantum-classical loops.",
+                  no_args_is_help=True, add_completion=False)
+broker_app = typer.Typer(help="The project-managed Kafka broker (KRaft, loopback).",
+                         no_args_is_help=True)
+topics_app = typer.Typer(help="Topics, created from one definition.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(topics_app, name="topics")
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Errors a user can fix: shown as one line, exit code 1.
+USER_ERRORS: tuple[type[Exception], ...] = (BrokerError,)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` as an error and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _settings(data_dir: Path | None = None, port: int | None = None) -> Settings:
+    return load_settings(data_dir=data_dir, kafka_port=port)
+
+
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Broker data dir (default: <QLOOP_DATA_DIR>/kafka).")
+]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default 9092).")]
+
+
+def _broker(data_dir: Path | None, port: int | None) -> LocalBroker:
+    settings = _settings(port=port)
+    return LocalBroker(data_dir or settings.kafka_data_dir, port=settings.kafka_port)
+
+
+@broker_app.command("fetch")
+def broker_fetch() -> None:
+    """Resolve the Kafka jars from Maven Central into the cache (done by start too)."""
+    try:
+        libs = fetch_jars()
+    except BrokerError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"Kafka runtime ready in {libs}")
+
+
+@broker_app.command("start")
+def broker_start(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Start the broker and wait until it answers a metadata request."""
+    broker = _broker(data_dir, port)
+    try:
+        with console.status(f"starting Kafka on 127.0.0.1:{broker.port} …"):
+            status = broker.start()
+    except BrokerError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"broker running: pid {status.pid}, bootstrap 127.0.0.1:{status.port}, "
+        f"log {broker.log_path}"
+    )
+
+
+@broker_app.command("stop")
+def broker_stop(data_dir: DataDirOpt = None) -> None:
+    """Stop the broker (SIGTERM, then SIGKILL after 30 s)."""
+    broker = _broker(data_dir, None)
+    console.print("broker stopped" if broker.stop() else "no broker was running")
+
+
+@broker_app.command("status")
+def broker_status(
+    data_dir: DataDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show whether the broker runs and answers; exit 3 when it is not running."""
+    status = _broker(data_dir, None).status()
+    if as_json:
+        print(json.dumps({"running": status.running, "answering": status.answering,
+                          "pid": status.pid, "port": status.port,
+                          "data_dir": str(status.data_dir)}))
+    elif status.running:
+        state = "answering" if status.answering else "not answering yet"
+        console.print(f"running: pid {status.pid}, port {status.port}, {state}")
+    else:
+        console.print(f"not running (data dir {status.data_dir})")
+    if not status.running:
+        raise typer.Exit(3)
+
+
+@topics_app.command("create")
+def topics_create(
+    prefix: Annotated[str | None, typer.Option(help="Topic prefix (default qloop.).")] = None,
+    partitions: Annotated[int | None, typer.Option(help="Partitions per topic.")] = None,
+) -> None:
+    """Create every qloop topic idempotently."""
+    from confluent_kafka import KafkaException
+
+    from streams.topics import create_topics
+
+    settings = load_settings(topic_prefix=prefix, topic_partitions=partitions)
+    try:
+        outcome = create_topics(
+            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+        )
+    except KafkaException as exc:
+        raise fail(f"could not create topics on {settings.bootstrap}: {exc}") from None
+    for name, state in sorted(outcome.items()):
+        console.print(f"{state:8} {name}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """List the qloop topics with partitions and configs."""
+    from streams.topics import TOPIC_SPECS
+
+    settings = load_settings()
+    table = Table("topic", "record", "cleanup", "partitions")
+    for spec in TOPIC_SPECS:
+        table.add_row(
+            settings.topic_prefix + spec.suffix,
+            spec.record.__name__,
+            spec.config()["cleanup.policy"],
+            str(spec.partitions or settings.topic_partitions),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except USER_ERRORS as exc:  # pragma: no cover - commands catch their own
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+__all__ = ["app", "main"]

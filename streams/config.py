@@ -1,0 +1,97 @@
+"""One frozen settings object for every qloop process, read from ``QLOOP_*`` variables.
+
+Secrets (SASL password, IBM token) are ``SecretStr``: they never show in ``repr()``, logs or
+exception text, only in the client configs built here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """qloop configuration. Every field maps to ``QLOOP_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="QLOOP_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(default=Path(".qloop"), description="Local state: broker, chDB.")
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Kafka bootstrap servers; unset means the local broker."
+    )
+    kafka_port: int = Field(default=9092, description="Port of the project-managed broker.")
+    topic_prefix: str = "qloop."
+    topic_partitions: int = 3
+    clickhouse_dsn: str | None = Field(
+        default=None, description="chdb:///path (embedded) or http(s)://… (server)."
+    )
+    schema_registry_url: str | None = None
+    # Kafka security, passed through to librdkafka and aiokafka.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+    # IBM Quantum: only from the environment or a secret store.
+    ibm_token: SecretStr | None = None
+    ibm_instance: str | None = None
+    # Processing.
+    max_batch: int = 256
+    max_wait_ms: int = 50
+    max_in_flight: int = 2
+    default_shots: int = 1024
+    max_shots: int = 100_000
+    max_message_bytes: int = 512 * 1024
+    allowed_backends: tuple[str, ...] = (
+        "aer_simulator",
+        "aer_simulator_noisy",
+        "fake_manila",
+        "fake_brisbane",
+    )
+    template_wait_ms: int = 5_000
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        """Where the project-managed broker keeps its log and KRaft storage."""
+        return self.data_dir / "kafka"
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers in effect (configured, else the local broker)."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        """The ClickHouse DSN in effect (configured, else embedded chDB in the data dir)."""
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def librdkafka_config(self) -> dict[str, Any]:
+        """Common confluent-kafka settings, security included."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanisms"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            conf["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return conf
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once; keyword overrides win (used by the CLI and tests)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+__all__ = ["Settings", "load_settings"]

@@ -1,0 +1,145 @@
+"""Every qloop topic, defined once: name suffix, record type, partitions and retention.
+
+``qloop topics create`` and the workers create topics from :data:`TOPIC_SPECS` idempotently,
+so a fresh cluster and an existing one end in the same state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas import (
+    CircuitTemplate,
+    CompileRecord,
+    DeadLetter,
+    JobResult,
+    JobSubmitted,
+    ParameterUpdate,
+)
+
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic: its suffix after the prefix, record class, layout and retention."""
+
+    suffix: str
+    record: type[Any]
+    compacted: bool = False
+    retention_ms: int = _WEEK_MS
+    partitions: int | None = None  # None: the configured default
+
+    def config(self) -> dict[str, str]:
+        """Topic-level configs for CreateTopics."""
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+TOPIC_SPECS: tuple[TopicSpec, ...] = (
+    TopicSpec("circuit-templates", CircuitTemplate, compacted=True, partitions=1),
+    TopicSpec("parameter-updates", ParameterUpdate),
+    TopicSpec("jobs-submitted", JobSubmitted),
+    TopicSpec("job-results", JobResult),
+    TopicSpec("compilations", CompileRecord),
+    TopicSpec("dead-letters", DeadLetter, retention_ms=4 * _WEEK_MS),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Resolved topic names for one prefix (``qloop.`` by default; tests use uuids)."""
+
+    prefix: str
+
+    def name(self, suffix: str) -> str:
+        """Full name of the topic with ``suffix``."""
+        return f"{self.prefix}{suffix}"
+
+    @property
+    def templates(self) -> str:
+        """Compacted circuit-template topic."""
+        return self.name("circuit-templates")
+
+    @property
+    def updates(self) -> str:
+        """Parameter-update input topic."""
+        return self.name("parameter-updates")
+
+    @property
+    def jobs(self) -> str:
+        """JobSubmitted topic."""
+        return self.name("jobs-submitted")
+
+    @property
+    def results(self) -> str:
+        """JobResult topic."""
+        return self.name("job-results")
+
+    @property
+    def compilations(self) -> str:
+        """CompileRecord topic."""
+        return self.name("compilations")
+
+    @property
+    def dead_letters(self) -> str:
+        """Dead-letter topic."""
+        return self.name("dead-letters")
+
+    def record_types(self) -> dict[str, type[Any]]:
+        """topic name -> record class, for every topic."""
+        return {self.name(s.suffix): s.record for s in TOPIC_SPECS}
+
+
+def create_topics(
+    conf: dict[str, Any], prefix: str, partitions: int = 3, timeout_s: float = 30.0
+) -> dict[str, str]:
+    """Create every topic that does not exist yet; return name -> "created" | "exists"."""
+    admin = AdminClient(conf)
+    wanted = [
+        NewTopic(
+            f"{prefix}{spec.suffix}",
+            num_partitions=spec.partitions or partitions,
+            replication_factor=1 if _single_node(admin, timeout_s) else -1,
+            config=spec.config(),
+        )
+        for spec in TOPIC_SPECS
+    ]
+    outcome: dict[str, str] = {}
+    for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            outcome[name] = "created"
+        except KafkaException as exc:
+            if exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
+                outcome[name] = "exists"
+            else:
+                raise
+    _wait_for_leaders(admin, list(outcome), timeout_s)
+    return outcome
+
+
+def _single_node(admin: AdminClient, timeout_s: float) -> bool:
+    return len(admin.list_topics(timeout=timeout_s).brokers) == 1
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(timeout=timeout_s).topics
+        if all(
+            n in meta and meta[n].partitions and all(p.leader >= 0 for p in meta[n].partitions.values())
+            for n in names
+        ):
+            return
+        time.sleep(0.1)
+
+
+__all__ = ["TOPIC_SPECS", "TopicNames", "TopicSpec", "create_topics"]

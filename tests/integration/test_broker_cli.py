@@ -1,0 +1,103 @@
+"""`qloop broker` as a user meets it: start/status/stop, and one clear line for each failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from streams.broker import LocalBroker, free_port
+
+QLOOP = [sys.executable, "-m", "streams"]
+
+
+def qloop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*QLOOP, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=180
+    )
+
+
+def assert_clear_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert needle in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_start_status_stop_cycle(tmp_path: Path) -> None:
+    port = str(free_port())
+    data = str(tmp_path / "kafka")
+    started = qloop("broker", "start", "--port", port, "--data-dir", data)
+    try:
+        assert started.returncode == 0, started.stderr
+        status = qloop("broker", "status", "--data-dir", data, "--json")
+        info = json.loads(status.stdout)
+        assert info["running"] and info["answering"] and info["port"] == int(port)
+        again = qloop("broker", "start", "--port", str(free_port()), "--data-dir", data)
+        assert_clear_error(again, "already running")
+    finally:
+        stopped = qloop("broker", "stop", "--data-dir", data)
+    assert "broker stopped" in stopped.stdout
+    assert qloop("broker", "status", "--data-dir", data).returncode == 3
+    assert (tmp_path / "kafka" / "broker.log").exists()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = qloop("broker", "start", "--port", str(port), "--data-dir", str(tmp_path))
+    assert_clear_error(proc, f"port {port} is already in use")
+
+
+def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(blocker / "x"))
+    assert_clear_error(proc, "not writable")
+
+
+def _env_with_path(path: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = path
+    env.update(extra)
+    return env
+
+
+def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(tmp_path),
+                 env=_env_with_path(str(empty)))
+    assert_clear_error(proc, "java not found")
+
+
+def test_old_java_is_a_clear_error(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    java = fake / "java"
+    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    java.chmod(0o755)
+    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(tmp_path),
+                 env=_env_with_path(str(fake)))
+    assert_clear_error(proc, "needs Java 17+")
+
+
+def test_missing_maven_is_a_clear_error(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    real_java = shutil.which("java")
+    assert real_java is not None
+    (bindir / "java").symlink_to(os.path.realpath(real_java))
+    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+                 env=_env_with_path(str(bindir), QLOOP_CACHE_DIR=str(tmp_path / "cache")))
+    assert_clear_error(proc, "mvn not found")
+
+
+def test_session_broker_answers(kafka_broker: LocalBroker) -> None:
+    status = kafka_broker.status()
+    assert status.running and status.answering
