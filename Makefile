@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 QLOOP := $(VENV)/bin/qloop
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint test test-unit test-integration run bench broker-start broker-stop clean
+.PHONY: help install compose-tools lint test test-unit test-integration run bench broker-start broker-stop clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install qloop with its dev extras
+install: $(STAMP) ## Create .venv, install qloop with its dev extras, fetch the Kafka jars
 	$(QLOOP) broker fetch
+
+compose-tools: ## docker-compose (Debian) to validate compose/ without a Docker engine
+	@command -v docker-compose >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install docker-compose to validate compose/"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }
 
 lint: $(STAMP) ## ruff + mypy --strict + import-linter layer contracts
 	$(VENV)/bin/ruff check .
@@ -28,7 +34,7 @@ lint: $(STAMP) ## ruff + mypy --strict + import-linter layer contracts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install ## Install everything, lint, then run unit and integration tests (real Kafka, real ClickHouse)
+test: install compose-tools ## Install everything, lint, then run unit and integration tests (real Kafka, real ClickHouse)
 	$(MAKE) lint
 	$(VENV)/bin/pytest tests/unit -q
 	$(VENV)/bin/pytest tests/integration -q

@@ -88,6 +88,8 @@ class AvroCodec:
                 f"truncated or corrupt {reader.name} body: {exc.__class__.__name__}: {exc}",
                 fingerprint=writer.fingerprint_hex,
             ) from exc
+        if not isinstance(datum, dict):
+            raise DeserializationError(f"{reader.name} body is not a record")
         if stream.tell() != len(body):
             raise DeserializationError(
                 f"{len(body) - stream.tell()} trailing byte(s) after a {reader.name} body",

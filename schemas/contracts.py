@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -61,11 +60,16 @@ def contract_from_json(schema_json: str | dict[str, Any]) -> Contract:
     )
 
 
-@cache
+_CONTRACTS: dict[type[Any], Contract] = {}
+
+
 def contract_for(cls: type[Any]) -> Contract:
-    """The contract of a record class, read from the packaged ``.avsc`` file."""
-    text = resources.files("schemas").joinpath(CONTRACT_FILES[cls]).read_text("utf-8")
-    return contract_from_json(text)
+    """The contract of a record class, read from the packaged ``.avsc`` file (once)."""
+    contract = _CONTRACTS.get(cls)
+    if contract is None:
+        text = resources.files("schemas").joinpath(CONTRACT_FILES[cls]).read_text("utf-8")
+        contract = _CONTRACTS[cls] = contract_from_json(text)
+    return contract
 
 
 def avsc_path(cls: type[Any]) -> str:

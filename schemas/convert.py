@@ -11,7 +11,6 @@ import types
 import typing
 from collections.abc import Callable
 from enum import Enum
-from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -74,25 +73,35 @@ def _enum_value(value: Enum) -> Any:
     return value.value
 
 
-@cache
+_FROM: dict[type[Any], Callable[[dict[str, Any]], Any]] = {}
+_TO: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
+
+
 def _record_from_avro(cls: type[T]) -> Callable[[dict[str, Any]], T]:
+    cached = _FROM.get(cls)
+    if cached is not None:
+        return cached
     hints = typing.get_type_hints(cls)
     fields = [(f.name, _from_avro_conv(hints[f.name])) for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
 
     def build(datum: dict[str, Any]) -> T:
         return cls(**{name: conv(datum[name]) for name, conv in fields if name in datum})
 
+    _FROM[cls] = build
     return build
 
 
-@cache
 def _record_to_avro(cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    cached = _TO.get(cls)
+    if cached is not None:
+        return cached
     hints = typing.get_type_hints(cls)
     fields = [(f.name, _to_avro_conv(hints[f.name])) for f in dataclasses.fields(cls)]
 
     def dump(record: Any) -> dict[str, Any]:
         return {name: conv(getattr(record, name)) for name, conv in fields}
 
+    _TO[cls] = dump
     return dump
 
 

@@ -47,7 +47,7 @@ class ErrorCode(StrEnum):
     MISSING_TENANT = "missing_tenant"
     TENANT_NOT_ALLOWED = "tenant_not_allowed"
     BACKEND_NOT_ALLOWED = "backend_not_allowed"
-    SECRET_IN_PAYLOAD = "secret_in_payload"
+    SECRET_IN_PAYLOAD = "secret_in_payload"  # noqa: S105 - an error code, not a secret
     MISSING_OBSERVABLE = "missing_observable"
     BUDGET_EXCEEDED = "budget_exceeded"
     BACKEND_ERROR = "backend_error"

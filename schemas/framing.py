@@ -52,9 +52,7 @@ class SingleObjectFraming:
     def unframe(self, data: bytes) -> tuple[Contract, memoryview]:
         """Split a single-object message into its writer contract and body."""
         if len(data) < _HEADER_LEN or data[:2] != SINGLE_OBJECT_MAGIC:
-            raise DeserializationError(
-                "not an Avro single-object message (missing C3 01 header)"
-            )
+            raise DeserializationError("not an Avro single-object message (missing C3 01 header)")
         fp = bytes(data[2:_HEADER_LEN])
         contract = self._by_fingerprint.get(fp)
         if contract is None:

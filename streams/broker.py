@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 KAFKA_VERSION = "4.1.1"
 _PID_FILE = "broker.pid"
@@ -309,7 +310,7 @@ def metadata_ok(bootstrap: str, timeout_s: float) -> bool:
         return False
 
 
-def _quiet() -> object:
+def _quiet() -> Any:
     import logging
 
     logger = logging.getLogger("qloop.broker.probe")

@@ -19,10 +19,14 @@ from rich.table import Table
 from streams.broker import BrokerError, LocalBroker, fetch_jars
 from streams.config import Settings, load_settings
 
-app = typer.Typer(help="qloop: streaming plumbing for hybrid quantum-classical loops.",
-                  no_args_is_help=True, add_completion=False)
-broker_app = typer.Typer(help="The project-managed Kafka broker (KRaft, loopback).",
-                         no_args_is_help=True)
+app = typer.Typer(
+    help="qloop: streaming plumbing for hybrid quantum-classical loops.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+broker_app = typer.Typer(
+    help="The project-managed Kafka broker (KRaft, loopback).", no_args_is_help=True
+)
 topics_app = typer.Typer(help="Topics, created from one definition.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 app.add_typer(topics_app, name="topics")
@@ -46,7 +50,8 @@ def _settings(data_dir: Path | None = None, port: int | None = None) -> Settings
 
 
 DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Broker data dir (default: <QLOOP_DATA_DIR>/kafka).")
+    Path | None,
+    typer.Option("--data-dir", help="Broker data dir (default: <QLOOP_DATA_DIR>/kafka)."),
 ]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default 9092).")]
 
@@ -96,9 +101,17 @@ def broker_status(
     """Show whether the broker runs and answers; exit 3 when it is not running."""
     status = _broker(data_dir, None).status()
     if as_json:
-        print(json.dumps({"running": status.running, "answering": status.answering,
-                          "pid": status.pid, "port": status.port,
-                          "data_dir": str(status.data_dir)}))
+        print(
+            json.dumps(
+                {
+                    "running": status.running,
+                    "answering": status.answering,
+                    "pid": status.pid,
+                    "port": status.port,
+                    "data_dir": str(status.data_dir),
+                }
+            )
+        )
     elif status.running:
         state = "answering" if status.answering else "not answering yet"
         console.print(f"running: pid {status.pid}, port {status.port}, {state}")
@@ -139,15 +152,32 @@ def topics_list() -> None:
     for spec in TOPIC_SPECS:
         table.add_row(
             settings.topic_prefix + spec.suffix,
-            spec.record.__name__,
+            spec.record.__name__ if spec.record else "(internal ledger)",
             spec.config()["cleanup.policy"],
             str(spec.partitions or settings.topic_partitions),
         )
     console.print(table)
 
 
+@app.command("worker")
+def worker_cmd(
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+) -> None:
+    """Run a processing worker (faust): batch by topology, execute, publish results."""
+    import logging
+
+    from streams.worker import run_worker
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    run_worker(load_settings())
+
+
 def main() -> None:
     """Console-script entry point."""
+    import streams.cli_ops  # noqa: F401 - registers the operational commands
+
     try:
         app()
     except USER_ERRORS as exc:  # pragma: no cover - commands catch their own

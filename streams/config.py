@@ -30,9 +30,7 @@ class Settings(BaseSettings):
     )
     schema_registry_url: str | None = None
     # Kafka security, passed through to librdkafka and aiokafka.
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
@@ -54,6 +52,51 @@ class Settings(BaseSettings):
         "fake_brisbane",
     )
     template_wait_ms: int = 5_000
+    compile_cache_size: int = 256
+    # Budgets per tenant, e.g. QLOOP_BUDGETS='{"acme": {"shots": 1e6, "cost": 50}}'.
+    budgets: dict[str, dict[str, float]] = Field(default_factory=dict)
+    default_budget_shots: float | None = None
+    default_budget_cost: float | None = None
+    # Price per backend, e.g. QLOOP_PRICES='{"fake_brisbane": {"per_shot": 1e-4, "per_job": 1}}'.
+    prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "aer_simulator": {"per_shot": 0.0, "per_job": 0.0},
+            "fake_manila": {"per_shot": 1e-5, "per_job": 0.01},
+            "fake_brisbane": {"per_shot": 1e-4, "per_job": 0.1},
+        }
+    )
+    # SLOs evaluated by `qloop sli` (see sinks/sli.py for indicators and thresholds).
+    slos: list[dict[str, Any]] = Field(
+        default_factory=lambda: [
+            {
+                "name": "simulator results within 2 s",
+                "backend_pattern": "aer_*",
+                "indicator": "latency_end_to_end",
+                "objective": 0.99,
+                "threshold_ms": 2000,
+            },
+            {
+                "name": "success rate",
+                "backend_pattern": "*",
+                "indicator": "success_rate",
+                "objective": 0.999,
+            },
+            {
+                "name": "queue under 1 s",
+                "backend_pattern": "*",
+                "indicator": "latency_queue",
+                "objective": 0.95,
+                "threshold_ms": 1000,
+            },
+        ]
+    )
+    # Drift canary and thresholds.
+    canary_backends: tuple[str, ...] = ("aer_simulator", "fake_manila")
+    drift_tv_threshold: float = 0.05
+    drift_hellinger_threshold: float = 0.05
+    drift_z_threshold: float = 3.0
+    #: A fixed per-submission delay added to every backend (stands in for a cloud queue).
+    backend_overhead_ms: float = 0.0
 
     @property
     def kafka_data_dir(self) -> Path:

@@ -52,7 +52,7 @@ class RegistryFraming:
                 raise UnknownSchemaError(
                     f"schema id {schema_id} not found in the registry", fingerprint=str(schema_id)
                 ) from exc
-            contract = contract_from_json(json.loads(schema.schema_str))
+            contract = contract_from_json(json.loads(schema.schema_str or "{}"))
             self._contracts[schema_id] = contract
         return contract, memoryview(data)[5:]
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from schemas import (
     CircuitTemplate,
@@ -29,7 +30,7 @@ class TopicSpec:
     """One topic: its suffix after the prefix, record class, layout and retention."""
 
     suffix: str
-    record: type[Any]
+    record: type[Any] | None  # None: internal JSON state, not a public contract
     compacted: bool = False
     retention_ms: int = _WEEK_MS
     partitions: int | None = None  # None: the configured default
@@ -48,6 +49,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("job-results", JobResult),
     TopicSpec("compilations", CompileRecord),
     TopicSpec("dead-letters", DeadLetter, retention_ms=4 * _WEEK_MS),
+    # Internal: the submission ledger (idempotency + budget spend), see streams/journal.py.
+    TopicSpec("ledger", None, compacted=True, partitions=1),
 )
 
 
@@ -91,9 +94,14 @@ class TopicNames:
         """Dead-letter topic."""
         return self.name("dead-letters")
 
+    @property
+    def ledger(self) -> str:
+        """Internal compacted submission ledger."""
+        return self.name("ledger")
+
     def record_types(self) -> dict[str, type[Any]]:
-        """topic name -> record class, for every topic."""
-        return {self.name(s.suffix): s.record for s in TOPIC_SPECS}
+        """Topic name -> record class, for every topic."""
+        return {self.name(s.suffix): s.record for s in TOPIC_SPECS if s.record is not None}
 
 
 def create_topics(
@@ -135,7 +143,9 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) ->
     while time.monotonic() < deadline:
         meta = admin.list_topics(timeout=timeout_s).topics
         if all(
-            n in meta and meta[n].partitions and all(p.leader >= 0 for p in meta[n].partitions.values())
+            n in meta
+            and meta[n].partitions
+            and all(p.leader >= 0 for p in meta[n].partitions.values())
             for n in names
         ):
             return

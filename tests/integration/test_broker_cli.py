@@ -71,8 +71,15 @@ def _env_with_path(path: str, **extra: str) -> dict[str, str]:
 def test_missing_java_is_a_clear_error(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(tmp_path),
-                 env=_env_with_path(str(empty)))
+    proc = qloop(
+        "broker",
+        "start",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path),
+        env=_env_with_path(str(empty)),
+    )
     assert_clear_error(proc, "java not found")
 
 
@@ -80,10 +87,17 @@ def test_old_java_is_a_clear_error(tmp_path: Path) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()
     java = fake / "java"
-    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.2\" 2019-01-15' >&2\n")
     java.chmod(0o755)
-    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(tmp_path),
-                 env=_env_with_path(str(fake)))
+    proc = qloop(
+        "broker",
+        "start",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path),
+        env=_env_with_path(str(fake)),
+    )
     assert_clear_error(proc, "needs Java 17+")
 
 
@@ -93,8 +107,15 @@ def test_missing_maven_is_a_clear_error(tmp_path: Path) -> None:
     real_java = shutil.which("java")
     assert real_java is not None
     (bindir / "java").symlink_to(os.path.realpath(real_java))
-    proc = qloop("broker", "start", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
-                 env=_env_with_path(str(bindir), QLOOP_CACHE_DIR=str(tmp_path / "cache")))
+    proc = qloop(
+        "broker",
+        "start",
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
+        env=_env_with_path(str(bindir), QLOOP_CACHE_DIR=str(tmp_path / "cache")),
+    )
     assert_clear_error(proc, "mvn not found")
 
 

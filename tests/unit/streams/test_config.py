@@ -21,7 +21,9 @@ def test_defaults_point_at_the_embedded_stack(monkeypatch: pytest.MonkeyPatch) -
     settings = Settings()
     assert settings.bootstrap == "127.0.0.1:9092"
     assert settings.dsn.startswith("chdb:///") and settings.dsn.endswith(".qloop/clickhouse")
-    with pytest.raises(Exception):  # frozen
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):  # frozen
         settings.max_batch = 3  # type: ignore[misc]
 
 

@@ -1,0 +1,84 @@
+"""Backend registry: build adapters by name, behind an allow-list."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Mapping
+
+from processors.backends.aer import AerAdapter, default_noise_model
+from processors.backends.base import BackendAdapter, Price
+from processors.backends.ibm import IBMRuntimeAdapter, fake_backend, runtime_backend
+from processors.errors import BackendNotAllowedError
+
+AdapterFactory = Callable[[str, Price], BackendAdapter]
+
+
+def _build(name: str, price: Price) -> BackendAdapter:
+    if name == "aer_simulator":
+        return AerAdapter(name, price=price)
+    if name == "aer_simulator_noisy":
+        return AerAdapter(name, noise_model=default_noise_model(), price=price)
+    if name.startswith("fake_"):
+        try:
+            backend = fake_backend(name.removeprefix("fake_"))
+        except LookupError as exc:
+            raise BackendNotAllowedError(f"unknown backend {name!r}") from exc
+        return IBMRuntimeAdapter(name, backend, price=price, simulated=True)
+    if name.startswith("ibm_"):
+        return IBMRuntimeAdapter(name, runtime_backend(name), price=price, simulated=False)
+    raise BackendNotAllowedError(f"unknown backend {name!r}")
+
+
+class BackendRegistry:
+    """Builds each allowed adapter once, on first use, and hands out the same instance.
+
+    Names: ``aer_simulator``, ``aer_simulator_noisy``, ``fake_<device>`` (qiskit-ibm-runtime
+    local testing mode, e.g. ``fake_manila``) and ``ibm_<device>`` (real service; needs
+    ``QLOOP_IBM_TOKEN`` and ``QLOOP_IBM_INSTANCE``).
+
+    Args:
+        allowed: Names that may be built; None allows every name the factory knows.
+        prices: Price per backend name; missing names are free.
+        factory: Builds an adapter from a name (tests inject fakes here).
+        adapters: Pre-built adapters, registered as-is (they count as allowed).
+
+    """
+
+    def __init__(
+        self,
+        allowed: Collection[str] | None = None,
+        *,
+        prices: Mapping[str, Price] | None = None,
+        factory: AdapterFactory = _build,
+        adapters: Collection[BackendAdapter] = (),
+    ) -> None:
+        self._allowed = frozenset(allowed) if allowed is not None else None
+        self._prices = dict(prices or {})
+        self._factory = factory
+        self._adapters: dict[str, BackendAdapter] = {a.name: a for a in adapters}
+        self._lock = threading.Lock()
+
+    def is_allowed(self, name: str) -> bool:
+        """Return whether ``name`` may be used (without building it)."""
+        return name in self._adapters or self._allowed is None or name in self._allowed
+
+    def get(self, name: str) -> BackendAdapter:
+        """Return the adapter for ``name``.
+
+        Raises:
+            BackendNotAllowedError: not on the allow-list or unknown (dead-letter the update).
+            ConfigurationError: a real backend was asked for without credentials.
+
+        """
+        with self._lock:
+            adapter = self._adapters.get(name)
+            if adapter is not None:
+                return adapter
+            if not self.is_allowed(name):
+                raise BackendNotAllowedError(f"backend {name!r} is not on the allow-list")
+            adapter = self._factory(name, self._prices.get(name, Price()))
+            self._adapters[name] = adapter
+            return adapter
+
+
+__all__ = ["AdapterFactory", "BackendRegistry"]

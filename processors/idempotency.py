@@ -1,0 +1,95 @@
+"""Idempotency ledger: each event id is executed and charged at most once.
+
+The ledger maps event id to ``"<state>:<payload digest>"`` in a ``MutableMapping`` (a
+changelog-backed table in production). States:
+
+* ``paid``: charged and handed to a backend, no result confirmed yet. A redelivery re-executes
+  without charging again (the result may have been lost in a crash).
+* ``done``: a result was produced. A redelivery with the same payload is a silent no-op.
+
+A redelivery with a *different* payload under a known id is a conflict: dead-letter it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, MutableMapping
+from enum import StrEnum
+
+from schemas import ParameterUpdate
+
+
+class Seen(StrEnum):
+    """What the ledger knows about an event id."""
+
+    NEW = "NEW"
+    IN_FLIGHT = "IN_FLIGHT"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+
+
+def payload_digest(update: ParameterUpdate) -> str:
+    """Hash every field that defines what to execute.
+
+    ``trace_context`` is excluded: it is transport metadata that a client retry legitimately
+    changes. Floats are hashed by ``repr`` so 0.1 and 0.1000000001 differ.
+    """
+    content = {
+        "event_id": update.event_id,
+        "experiment_id": update.experiment_id,
+        "iteration": update.iteration,
+        "tenant": update.tenant,
+        "template_id": update.template_id,
+        "parameters": [repr(float(v)) for v in update.parameters],
+        "primitive": str(update.primitive),
+        "produced_at": update.produced_at.isoformat(),
+        "shots": update.shots,
+        "precision": None if update.precision is None else repr(float(update.precision)),
+        "backend": update.backend,
+        "priority": update.priority,
+        "deadline": None if update.deadline is None else update.deadline.isoformat(),
+        "seed": update.seed,
+        "labels": sorted(update.labels.items()),
+    }
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class IdempotencyLedger:
+    """Records executed event ids and their payload digests.
+
+    Not locked: one agent owns each partition's ids (keying by template keeps an event on one
+    worker), and the executor processes a batch sequentially.
+    """
+
+    def __init__(self, store: MutableMapping[str, str]) -> None:
+        self._store = store
+
+    def check(self, update: ParameterUpdate) -> Seen:
+        """Classify ``update`` against what was executed before."""
+        entry = self._store.get(update.event_id)
+        if entry is None:
+            return Seen.NEW
+        state, _, digest = entry.partition(":")
+        if digest != payload_digest(update):
+            return Seen.CONFLICT
+        return Seen.DUPLICATE if state == "done" else Seen.IN_FLIGHT
+
+    def mark(self, update: ParameterUpdate) -> None:
+        """Record that ``update`` was charged and submitted (before submitting)."""
+        self._store[update.event_id] = f"paid:{payload_digest(update)}"
+
+    def mark_done(self, update: ParameterUpdate) -> None:
+        """Record a final outcome that needed no backend (rejected, over budget)."""
+        self._store[update.event_id] = f"done:{payload_digest(update)}"
+
+    def complete(self, event_ids: Iterable[str]) -> None:
+        """Record that results for ``event_ids`` were produced (after producing them)."""
+        for event_id in event_ids:
+            entry = self._store.get(event_id)
+            if entry is not None and not entry.startswith("done:"):
+                self._store[event_id] = "done:" + entry.partition(":")[2]
+
+
+__all__ = ["IdempotencyLedger", "Seen", "payload_digest"]

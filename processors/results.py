@@ -1,0 +1,117 @@
+"""Result shaping: one JobResult per parameter set, with the reproducibility bundle."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib import metadata
+
+from processors.pending import PendingSet
+from schemas import ErrorCode, JobResult, Reproducibility, ResultStatus, Timings
+
+CODE_VERSION_ENV = "QLOOP_CODE_VERSION"
+_PACKAGES = ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "numpy", "scipy")
+
+
+@cache
+def package_versions() -> dict[str, str]:
+    """Versions of every package that can change a result."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+@cache
+def code_version() -> str:
+    """Return the deployed version: ``$QLOOP_CODE_VERSION`` (a git sha) or the package's.
+
+    Read once per process: the code cannot change under a running worker.
+    """
+    env = os.environ.get(CODE_VERSION_ENV)
+    if env:
+        return env
+    try:
+        return f"qloop-{metadata.version('qloop')}"
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one set, before it becomes a record."""
+
+    status: ResultStatus
+    shots: int = 0
+    counts: dict[str, int] | None = None
+    expectation_values: tuple[float, ...] | None = None
+    standard_errors: tuple[float, ...] | None = None
+    error_code: ErrorCode | None = None
+    error_message: str | None = None
+    cost: float = 0.0
+    seed_simulator: int | None = None
+    compile_ms: float = 0.0
+    execute_ms: float = 0.0
+    transpiler_settings: dict[str, str] = field(default_factory=dict)
+    seed_transpiler: int | None = None
+    calibration_id: str | None = None
+
+
+def make_result(
+    pending: PendingSet,
+    outcome: Outcome,
+    *,
+    job_id: str | None,
+    handed_at: datetime,
+    completed_at: datetime,
+) -> JobResult:
+    """Build the JobResult of ``pending``; timings are measured from ``produced_at``."""
+    update = pending.update
+    queue_ms = (handed_at - update.produced_at).total_seconds() * 1000.0
+    end_to_end_ms = (completed_at - update.produced_at).total_seconds() * 1000.0
+    return JobResult(
+        event_id=update.event_id,
+        experiment_id=update.experiment_id,
+        iteration=update.iteration,
+        tenant=update.tenant,
+        template_id=update.template_id,
+        topology_key=pending.template.topology_key,
+        backend=update.backend,
+        primitive=update.primitive,
+        status=outcome.status,
+        parameters=update.parameters,
+        shots=outcome.shots,
+        timings=Timings(
+            queue_ms=max(0.0, queue_ms),
+            compile_ms=outcome.compile_ms,
+            execute_ms=outcome.execute_ms,
+            end_to_end_ms=max(0.0, end_to_end_ms),
+        ),
+        produced_at=update.produced_at,
+        completed_at=completed_at,
+        reproducibility=Reproducibility(
+            package_versions=dict(package_versions()),
+            code_version=code_version(),
+            transpiler_settings=dict(outcome.transpiler_settings),
+            backend_name=update.backend,
+            seed_simulator=outcome.seed_simulator,
+            seed_transpiler=outcome.seed_transpiler,
+            calibration_id=outcome.calibration_id,
+        ),
+        job_id=job_id,
+        counts=outcome.counts,
+        expectation_values=outcome.expectation_values,
+        standard_errors=outcome.standard_errors,
+        error_code=None if outcome.error_code is None else str(outcome.error_code),
+        error_message=outcome.error_message,
+        cost=outcome.cost,
+        labels=dict(update.labels),
+    )
+
+
+__all__ = ["CODE_VERSION_ENV", "Outcome", "code_version", "make_result", "package_versions"]

@@ -1,0 +1,143 @@
+"""Records to row tuples: the one place that knows each table's column order.
+
+The writer inserts with ``column_names=COLUMNS[table]`` and these functions return values in
+exactly that order, so a column added to a migration is added here once. Columns with a DEFAULT
+(``ingested_at``) are left to the engine.
+
+Avro nulls map to ClickHouse as follows: ``Nullable`` for genuinely optional scalars
+(``job_id``, seeds, ``calibration_id``), and empty containers for optional maps and arrays
+(``counts`` -> ``{}`` with ``has_counts`` false, ``expectation_values`` -> ``[]``), because
+ClickHouse cannot make a Map or Array Nullable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import CompileRecord, DeadLetter, JobResult, JobSubmitted
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaPosition:
+    """Where a record was read from: its topic, partition and offset."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+_KAFKA = ("kafka_topic", "kafka_partition", "kafka_offset")
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "results": (
+        "event_id", "job_id", "experiment_id", "iteration", "tenant", "template_id",
+        "topology_key", "backend", "primitive", "status", "parameters", "shots", "counts",
+        "has_counts", "expectation_values", "standard_errors", "error_code", "error_message",
+        "cost", "queue_ms", "compile_ms", "execute_ms", "end_to_end_ms", "produced_at",
+        "completed_at", "package_versions", "code_version", "transpiler_settings",
+        "backend_name", "seed_simulator", "seed_transpiler", "calibration_id", "labels",
+        *_KAFKA,
+    ),
+    "jobs": (
+        "job_id", "backend", "primitive", "event_ids", "template_ids", "topology_keys",
+        "tenants", "num_parameter_sets", "total_shots", "compile_cache_hit", "queued_at",
+        "submitted_at", "estimated_cost", *_KAFKA,
+    ),
+    "compilations": (
+        "compile_key", "template_id", "topology_key", "backend", "calibration_id",
+        "transpiler_settings", "depth", "two_qubit_gates", "size", "duration_ms", "compiled_at",
+        *_KAFKA,
+    ),
+    "dead_letters": (
+        "error_code", "error_message", "stage", "source_topic", "source_partition",
+        "source_offset", "schema_fingerprint", "event_id", "tenant", "raw_bytes", "occurred_at",
+        *_KAFKA,
+    ),
+}  # fmt: skip
+
+
+def _pos(pos: KafkaPosition) -> Row:
+    return (pos.topic, pos.partition, pos.offset)
+
+
+def result_row(r: JobResult, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.results`` for one parameter-set outcome."""
+    t, rep = r.timings, r.reproducibility
+    return (
+        r.event_id, r.job_id, r.experiment_id, r.iteration, r.tenant, r.template_id,
+        r.topology_key, r.backend, str(r.primitive), str(r.status), list(r.parameters), r.shots,
+        dict(r.counts or {}), r.counts is not None, list(r.expectation_values or ()),
+        list(r.standard_errors or ()), r.error_code or "", r.error_message or "", r.cost,
+        t.queue_ms, t.compile_ms, t.execute_ms, t.end_to_end_ms, r.produced_at, r.completed_at,
+        dict(rep.package_versions), rep.code_version, dict(rep.transpiler_settings),
+        rep.backend_name, rep.seed_simulator, rep.seed_transpiler, rep.calibration_id,
+        dict(r.labels), *_pos(pos),
+    )  # fmt: skip
+
+
+def job_row(j: JobSubmitted, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.jobs`` for one backend submission."""
+    return (
+        j.job_id, j.backend, str(j.primitive), list(j.event_ids), list(j.template_ids),
+        list(j.topology_keys), list(j.tenants), j.num_parameter_sets, j.total_shots,
+        j.compile_cache_hit, j.queued_at, j.submitted_at, j.estimated_cost, *_pos(pos),
+    )  # fmt: skip
+
+
+def compilation_row(c: CompileRecord, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.compilations`` for one transpilation."""
+    return (
+        c.compile_key, c.template_id, c.topology_key, c.backend, c.calibration_id,
+        dict(c.transpiler_settings), c.depth, c.two_qubit_gates, c.size, c.duration_ms,
+        c.compiled_at, *_pos(pos),
+    )  # fmt: skip
+
+
+def dead_letter_row(d: DeadLetter, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.dead_letters`` for one rejected input."""
+    return (
+        d.error_code, d.error_message, d.stage, d.source_topic, d.source_partition,
+        d.source_offset, d.schema_fingerprint, d.event_id, d.tenant, d.raw_bytes, d.occurred_at,
+        *_pos(pos),
+    )  # fmt: skip
+
+
+RowFunction = Callable[[Any, KafkaPosition], Row]
+
+TABLE_FOR: dict[type[Any], tuple[str, RowFunction]] = {
+    JobResult: ("results", result_row),
+    JobSubmitted: ("jobs", job_row),
+    CompileRecord: ("compilations", compilation_row),
+    DeadLetter: ("dead_letters", dead_letter_row),
+}
+
+
+def to_row(record: Any, pos: KafkaPosition) -> tuple[str, Row]:
+    """Route ``record`` to its table and row.
+
+    Raises:
+        TypeError: for a record type the sink does not store (a wiring bug, not bad input).
+
+    """
+    try:
+        table, fn = TABLE_FOR[type(record)]
+    except KeyError:
+        raise TypeError(f"no ClickHouse table for {type(record).__name__}") from None
+    return table, fn(record, pos)
+
+
+__all__ = [
+    "COLUMNS",
+    "TABLE_FOR",
+    "KafkaPosition",
+    "Row",
+    "compilation_row",
+    "dead_letter_row",
+    "job_row",
+    "result_row",
+    "to_row",
+]

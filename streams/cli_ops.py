@@ -1,0 +1,293 @@
+"""Operational commands: the ClickHouse sink, queries, SLIs, drift and the canary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from streams.cli import app, console, fail
+from streams.config import Settings, load_settings
+from streams.topics import TopicNames
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1h``, ``7d`` -> timedelta."""
+    try:
+        return timedelta(seconds=float(text[:-1]) * _DURATION_UNITS[text[-1]])
+    except (KeyError, ValueError, IndexError):
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 15m, 1h or 7d") from None
+
+
+def sink_topics(topics: TopicNames) -> dict[str, type]:
+    """What the sink stores: results, jobs, compile records and dead letters."""
+    wanted = {topics.results, topics.jobs, topics.compilations, topics.dead_letters}
+    return {t: cls for t, cls in topics.record_types().items() if t in wanted}
+
+
+def start_sink_thread(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """Run the ClickHouse sink in a thread of this process (which then owns chDB)."""
+    from streams.sink_worker import run_sink
+
+    topics = TopicNames(settings.topic_prefix)
+    thread = threading.Thread(
+        target=run_sink,
+        args=(
+            settings.librdkafka_config(),
+            sink_topics(topics),
+            settings.dsn,
+            f"{settings.topic_prefix}sink",
+            stop,
+        ),
+        name="clickhouse-sink",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command("sink")
+def sink_cmd(
+    canary_interval: Annotated[
+        float, typer.Option(help="Also run the drift canary every N seconds (0: off).")
+    ] = 0.0,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+) -> None:
+    """Run the ClickHouse sink: results, jobs, compilations, dead letters -> ClickHouse."""
+    from streams.sink_worker import run_sink
+
+    logging.basicConfig(level=log_level.upper())
+    settings = load_settings()
+    stop = _stop_on_signals()
+    if canary_interval > 0:
+        threading.Thread(
+            target=_canary_forever, args=(settings, canary_interval, stop), daemon=True
+        ).start()
+    topics = TopicNames(settings.topic_prefix)
+    run_sink(
+        settings.librdkafka_config(),
+        sink_topics(topics),
+        settings.dsn,
+        f"{settings.topic_prefix}sink",
+        stop,
+    )
+
+
+def _canary_adapters(settings: Settings) -> list[tuple[str, Any]]:
+    from streams.worker import make_backends
+
+    backends = make_backends(settings)
+    return [(name, backends.get(name)) for name in settings.canary_backends]
+
+
+def _canary_forever(settings: Settings, interval: float, stop: threading.Event) -> None:
+    from sinks.client import connect
+    from streams.canary import canary_loop
+
+    client = connect(settings.dsn, wait_s=60)
+    canary_loop(client, _canary_adapters(settings), interval, stop)
+
+
+@app.command("canary")
+def canary_cmd(
+    interval: Annotated[
+        float, typer.Option(help="Seconds between rounds; 0 runs one round.")
+    ] = 0.0,
+) -> None:
+    """Run the drift canary (GHZ/Bell reference circuits) on every configured backend."""
+    from sinks.client import connect
+    from sinks.errors import EngineLockedError
+    from sinks.migrations import apply_migrations
+    from streams.canary import canary_loop, run_canary_round
+
+    settings = load_settings()
+    try:
+        client = connect(settings.dsn)
+    except EngineLockedError as exc:
+        raise fail(
+            f"{exc}; run the canary inside the sink with `qloop sink --canary-interval N`"
+        ) from None
+    apply_migrations(client)
+    if interval <= 0:
+        runs = run_canary_round(client, _canary_adapters(settings))
+        console.print(f"recorded {len(runs)} canary run(s)")
+        return
+    canary_loop(client, _canary_adapters(settings), interval, _stop_on_signals())
+
+
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+    elif fmt == "csv":
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+@app.command("query")
+def query_cmd(
+    sql: Annotated[str, typer.Argument(help="One read-only statement (SELECT, SHOW, ...).")],
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Run a read-only query on the configured ClickHouse (directly or via the running sink)."""
+    from sinks.errors import SinkError
+    from sinks.query import query
+
+    if fmt not in {"table", "json", "csv"}:
+        raise fail(f"--format must be table, json or csv, not {fmt!r}")
+    try:
+        columns, rows = query(load_settings().dsn, sql)
+    except SinkError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - engine errors (bad SQL) are user errors here
+        raise fail(f"query failed: {str(exc).splitlines()[0][:400]}") from None
+    _print_rows(columns, rows, fmt)
+
+
+def sli_rows(settings: Settings, since: timedelta) -> list[dict[str, Any]]:
+    """Evaluate the configured SLOs over ``since`` (as plain dicts for JSON and tables)."""
+    from sinks.query import ReadOnlyClient
+    from sinks.sli import SLO, Indicator, sli_report
+
+    slos = [SLO(**{**s, "indicator": Indicator(s["indicator"])}) for s in settings.slos]
+    rows = sli_report(ReadOnlyClient(settings.dsn), since, slos)  # type: ignore[arg-type]
+    return [
+        {
+            "slo": r.slo,
+            "backend": r.backend,
+            "indicator": str(r.indicator),
+            "objective": r.objective,
+            "good": r.good,
+            "total": r.total,
+            "sli": r.sli,
+            "burn_rate": r.burn_rate,
+            "budget_remaining": r.budget_remaining,
+            "met": r.met,
+            "p50_ms": r.p50_ms,
+            "p95_ms": r.p95_ms,
+            "p99_ms": r.p99_ms,
+        }
+        for r in rows
+    ]
+
+
+def render_sli(rows: list[dict[str, Any]]) -> Table:
+    """SLI rows as a rich table."""
+    table = Table(
+        "SLO",
+        "backend",
+        "SLI",
+        "objective",
+        "burn",
+        "met",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "events",
+        title="SLIs",
+    )
+
+    def fmt(value: float | None, spec: str = ".4f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    for r in rows:
+        table.add_row(
+            r["slo"],
+            r["backend"],
+            fmt(r["sli"]),
+            f"{r['objective']:.3f}",
+            fmt(r["burn_rate"], ".2f"),
+            {True: "yes", False: "NO"}.get(r["met"], "-"),
+            fmt(r["p50_ms"], ".1f"),
+            fmt(r["p95_ms"], ".1f"),
+            fmt(r["p99_ms"], ".1f"),
+            str(r["total"]),
+        )
+    return table
+
+
+@app.command("sli")
+def sli_cmd(
+    since: Annotated[str, typer.Option(help="Window, e.g. 15m, 1h, 7d.")] = "1h",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """SLIs per backend against the configured SLOs, with error-budget burn rates."""
+    from sinks.errors import SinkError
+
+    try:
+        rows = sli_rows(load_settings(), parse_duration(since))
+    except SinkError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        console.print(render_sli(rows))
+
+
+@app.command("drift")
+def drift_cmd(
+    recent: Annotated[str, typer.Option(help="Window judged for drift.")] = "1h",
+    baseline: Annotated[str, typer.Option(help="Rolling baseline before it.")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What drifted beyond the configured thresholds, and why qloop thinks so."""
+    from sinks.drift import DriftThresholds, drift_report
+    from sinks.errors import SinkError
+    from sinks.query import ReadOnlyClient
+
+    settings = load_settings()
+    thresholds = DriftThresholds(
+        settings.drift_tv_threshold, settings.drift_hellinger_threshold, settings.drift_z_threshold
+    )
+    try:
+        findings = drift_report(
+            ReadOnlyClient(settings.dsn),  # type: ignore[arg-type]
+            thresholds,
+            recent=parse_duration(recent),
+            baseline=parse_duration(baseline),
+        )
+    except SinkError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    f.__dict__
+                    if hasattr(f, "__dict__")
+                    else {k: getattr(f, k) for k in f.__slots__}
+                    for f in findings
+                ],
+                default=str,
+            )
+        )
+        return
+    if not findings:
+        console.print("no drift beyond the thresholds")
+    for f in findings:
+        console.print(f"[bold]{f.backend}[/] {f.template} {f.metric}={f.value:.4f}: {f.reason}")
+
+
+__all__ = ["parse_duration", "render_sli", "sink_topics", "sli_rows", "start_sink_thread"]

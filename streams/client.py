@@ -1,0 +1,210 @@
+"""The qloop client for upstream and downstream services.
+
+Upstream: register templates and submit parameter sets (idempotent producer, ``acks=all``,
+keyed by template id so one topology lands on one worker). Downstream: receive the results of
+an experiment, matched by event id, with timeouts. :class:`QloopClient` blocks;
+:class:`AsyncQloopClient` returns awaitables. Results are read from the partitions' ends as
+they were when the client started, so start the client before submitting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from schemas import CircuitTemplate, ContractError, JobResult, ParameterUpdate, Primitive
+from streams.config import Settings
+from streams.kafka_io import Publisher
+from streams.topics import TopicNames
+
+
+class ResultTimeoutError(TimeoutError):
+    """Some results did not arrive in time; ``missing`` lists their event ids."""
+
+    def __init__(self, missing: Sequence[str], timeout_s: float) -> None:
+        super().__init__(f"{len(missing)} result(s) missing after {timeout_s:.1f}s")
+        self.missing = list(missing)
+
+
+class _ResultListener:
+    """Tails the result topic and completes the future registered for each event id."""
+
+    def __init__(self, conf: dict[str, Any], topic: str, publisher: Publisher) -> None:
+        self._consumer = Consumer(
+            {**conf, "group.id": f"qloop-client-{uuid.uuid4().hex}", "enable.auto.commit": False}
+        )
+        meta = self._consumer.list_topics(topic, timeout=30).topics[topic]
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in meta.partitions])
+        self._codec = publisher.codec
+        self._futures: dict[str, Future[JobResult]] = {}
+        self._early: dict[str, JobResult] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qloop-results", daemon=True)
+        self._thread.start()
+
+    def expect(self, event_id: str) -> Future[JobResult]:
+        with self._lock:
+            future = self._futures.get(event_id)
+            if future is None:
+                future = self._futures[event_id] = Future()
+                early = self._early.pop(event_id, None)
+                if early is not None:
+                    future.set_result(early)
+            return future
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, 0.1):
+                if msg.error() is not None:
+                    continue
+                try:
+                    result = self._codec.decode(JobResult, msg.value() or b"")
+                except ContractError:
+                    continue
+                with self._lock:
+                    future = self._futures.pop(result.event_id, None)
+                    if future is None:
+                        if len(self._early) < 100_000:
+                            self._early[result.event_id] = result
+                    elif not future.done():
+                        future.set_result(result)
+        self._consumer.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+class QloopClient:
+    """Blocking client: ``submit`` returns futures keyed by event id; ``evaluate`` waits."""
+
+    def __init__(self, settings: Settings, topics: TopicNames | None = None) -> None:
+        self.settings = settings
+        self.topics = topics or TopicNames(settings.topic_prefix)
+        self._publisher = Publisher.from_settings(settings)
+        self._listener = _ResultListener(
+            settings.librdkafka_config(), self.topics.results, self._publisher
+        )
+
+    def register_template(self, template: CircuitTemplate) -> str:
+        """Publish ``template`` to the compacted topic and wait for the ack."""
+        self._publisher.publish(self.topics.templates, template.template_id, template)
+        self._publisher.flush()
+        return template.template_id
+
+    def submit(self, updates: Iterable[ParameterUpdate]) -> dict[str, Future[JobResult]]:
+        """Produce every update (durably) and return a future per event id."""
+        futures = {}
+        for update in updates:
+            futures[update.event_id] = self._listener.expect(update.event_id)
+            self._publisher.publish(self.topics.updates, update.template_id, update)
+        self._publisher.flush()
+        return futures
+
+    def evaluate(
+        self, updates: Sequence[ParameterUpdate], timeout_s: float = 120.0
+    ) -> list[JobResult]:
+        """Submit and wait for every result, in input order."""
+        futures = self.submit(updates)
+        deadline = time.monotonic() + timeout_s
+        results = []
+        for update in updates:
+            try:
+                results.append(
+                    futures[update.event_id].result(max(0.0, deadline - time.monotonic()))
+                )
+            except TimeoutError:
+                missing = [u.event_id for u in updates if not futures[u.event_id].done()]
+                raise ResultTimeoutError(missing, timeout_s) from None
+        return results
+
+    def close(self) -> None:
+        """Flush and stop listening."""
+        self._publisher.flush()
+        self._listener.close()
+
+    def __enter__(self) -> QloopClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class AsyncQloopClient:
+    """asyncio form of :class:`QloopClient`: ``submit`` returns awaitables by event id."""
+
+    def __init__(self, settings: Settings, topics: TopicNames | None = None) -> None:
+        self._sync = QloopClient(settings, topics)
+
+    async def register_template(self, template: CircuitTemplate) -> str:
+        """Publish a template (in a thread: the ack wait blocks)."""
+        return await asyncio.to_thread(self._sync.register_template, template)
+
+    async def submit(
+        self, updates: Iterable[ParameterUpdate]
+    ) -> dict[str, asyncio.Future[JobResult]]:
+        """Produce the updates; return an asyncio future per event id."""
+        futures = await asyncio.to_thread(self._sync.submit, list(updates))
+        return {k: asyncio.wrap_future(f) for k, f in futures.items()}
+
+    async def evaluate(
+        self, updates: Sequence[ParameterUpdate], timeout_s: float = 120.0
+    ) -> list[JobResult]:
+        """Submit and await every result, in input order."""
+        futures = await self.submit(updates)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return [await futures[u.event_id] for u in updates]
+        except TimeoutError:
+            missing = [u.event_id for u in updates if not futures[u.event_id].done()]
+            raise ResultTimeoutError(missing, timeout_s) from None
+
+    async def close(self) -> None:
+        """Flush and stop listening."""
+        await asyncio.to_thread(self._sync.close)
+
+
+def new_update(
+    template: CircuitTemplate,
+    parameters: Sequence[float],
+    *,
+    experiment_id: str,
+    iteration: int = 0,
+    tenant: str = "default",
+    primitive: Primitive = Primitive.SAMPLER,
+    shots: int | None = None,
+    precision: float | None = None,
+    backend: str = "aer_simulator",
+    seed: int | None = None,
+    event_id: str | None = None,
+    labels: dict[str, str] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ParameterUpdate:
+    """Build a well-formed update for ``template`` (a fresh uuid event id by default)."""
+    return ParameterUpdate(
+        event_id=event_id or uuid.uuid4().hex,
+        experiment_id=experiment_id,
+        iteration=iteration,
+        tenant=tenant,
+        template_id=template.template_id,
+        parameters=tuple(float(v) for v in parameters),
+        primitive=primitive,
+        produced_at=clock(),
+        shots=shots,
+        precision=precision,
+        backend=backend,
+        seed=seed,
+        labels=labels or {},
+    )
+
+
+__all__ = ["AsyncQloopClient", "QloopClient", "ResultTimeoutError", "new_update"]

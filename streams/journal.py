@@ -1,0 +1,145 @@
+"""A durable key-value journal on a compacted topic: the submission ledger's storage.
+
+The idempotency ledger (event id -> paid/done) and the budget ledger (spent per tenant) are
+plain ``MutableMapping`` views over this journal. Writes are produced with the idempotent
+producer; :meth:`KafkaJournal.flush` waits for the broker's ack, and the worker calls it
+*before* a batch is handed to a backend, so a crash can never forget a debit it paid for.
+Every worker tails the whole topic (see :class:`~streams.table_reader.CompactedTopicReader`),
+so state survives restarts and rebalances.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator, MutableMapping
+from typing import Any, TypeVar
+
+from confluent_kafka import Producer
+
+from streams.kafka_io import PublishError
+from streams.table_reader import CompactedTopicReader
+
+V = TypeVar("V")
+_WRITER_HEADER = "qloop-writer"
+
+
+class KafkaJournal:
+    """In-memory map mirrored to a compacted topic; other processes' writes are applied too."""
+
+    def __init__(self, producer_conf: dict[str, Any], reader_conf: dict[str, Any], topic: str):
+        self.topic = topic
+        self._writer = uuid.uuid4().hex
+        self._data: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._errors: list[str] = []
+        self._producer = Producer(producer_conf)
+        self._reader = CompactedTopicReader(reader_conf, topic, self._apply, name="ledger-reader")
+        self._reader_conf = reader_conf
+
+    def start(self, timeout_s: float = 60.0) -> KafkaJournal:
+        """Replay the topic to its end before the first read."""
+        self._reader.start()
+        self._reader.wait_caught_up(timeout_s)
+        return self
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        with self._lock:
+            name = key.decode()
+            if value is None:
+                self._data.pop(name, None)
+            else:
+                payload = json.loads(value)
+                if payload.get("w") != self._writer:  # our own writes are already applied
+                    self._data[name] = payload["v"]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Current value of ``key``."""
+        with self._lock:
+            return self._data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Set ``key`` locally and enqueue the write (durable after :meth:`flush`)."""
+        with self._lock:
+            self._data[key] = value
+        body = json.dumps({"v": value, "w": self._writer}).encode()
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic, key=key.encode(), value=body, on_delivery=self._on_delivery
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (a tombstone for compaction)."""
+        with self._lock:
+            self._data.pop(key, None)
+        self._producer.produce(self.topic, key=key.encode(), value=None)
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix``."""
+        with self._lock:
+            return [k for k in self._data if k.startswith(prefix)]
+
+    def _on_delivery(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every write is acknowledged; raise :class:`PublishError` otherwise."""
+        remaining = self._producer.flush(timeout_s)
+        errors, self._errors = self._errors, []
+        if remaining or errors:
+            raise PublishError(f"ledger writes not acknowledged: {remaining} pending, {errors[:3]}")
+
+    def wait_caught_up(self, timeout_s: float = 30.0) -> None:
+        """Apply every write made by any process before this call (used on rebalance)."""
+        self._reader.wait_caught_up(timeout_s)
+
+    def view(self, prefix: str) -> JournalView[Any]:
+        """A ``MutableMapping`` over the keys under ``prefix``."""
+        return JournalView(self, prefix)
+
+    def close(self) -> None:
+        """Flush what is pending and stop tailing."""
+        try:
+            self.flush(10)
+        finally:
+            self._reader.stop()
+
+
+class JournalView(MutableMapping[str, V]):
+    """The keys of a :class:`KafkaJournal` under one prefix, as a mapping."""
+
+    def __init__(self, journal: KafkaJournal, prefix: str) -> None:
+        self._journal = journal
+        self._prefix = prefix
+
+    def __getitem__(self, key: str) -> V:
+        sentinel = object()
+        value = self._journal.get(self._prefix + key, sentinel)
+        if value is sentinel:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: str, value: V) -> None:
+        self._journal.set(self._prefix + key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._journal.delete(self._prefix + key)
+
+    def __iter__(self) -> Iterator[str]:
+        cut = len(self._prefix)
+        return iter([k[cut:] for k in self._journal.keys_with_prefix(self._prefix)])
+
+    def __len__(self) -> int:
+        return len(self._journal.keys_with_prefix(self._prefix))
+
+
+__all__ = ["JournalView", "KafkaJournal"]

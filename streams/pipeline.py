@@ -1,0 +1,199 @@
+"""The processing pipeline between the faust agent and the backends.
+
+Per input message: decode and validate at the edge, find the template, add the set to the
+topology batcher. Per closed batch: take an in-flight slot for its backend (when none is free
+the agent stops taking input: backpressure shows as consumer lag), execute it in a worker
+thread, publish the job, results, compile records and dead letters, wait for the broker's
+acks, and only then ack the input messages so their offsets can be committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from processors.batcher import Batch, TopologyBatcher
+from processors.executor import BatchExecutor, ExecutionOutcome
+from processors.pending import PendingSet, SourceRef
+from processors.validation import validate_against_template
+from schemas import DeadLetter
+from streams.edge import Edge
+from streams.kafka_io import Publisher
+from streams.template_registry import TemplateRegistry
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[[], object]
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters for progress reporting and tests."""
+
+    received: int = 0
+    dead_letters: int = 0
+    results: int = 0
+    duplicates: int = 0
+    submissions: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class ProcessingPipeline:
+    """Owns the batcher, the in-flight slots and the ack bookkeeping of one worker."""
+
+    def __init__(
+        self,
+        *,
+        edge: Edge,
+        registry: TemplateRegistry,
+        batcher: TopologyBatcher,
+        executor: BatchExecutor,
+        publisher: Publisher,
+        topics: TopicNames,
+        max_in_flight: int,
+        template_wait_s: float,
+        on_results_published: Callable[[list[str]], None] = lambda ids: None,
+    ) -> None:
+        self.edge = edge
+        self.registry = registry
+        self.batcher = batcher
+        self.executor = executor
+        self.publisher = publisher
+        self.topics = topics
+        self.template_wait_s = template_wait_s
+        self.max_in_flight = max_in_flight
+        self._on_results_published = on_results_published
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._acks: dict[SourceRef, Ack] = {}
+        self._ack_after_flush: list[Ack] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
+        self.stats = PipelineStats()
+
+    async def on_message(
+        self, value: bytes | None, topic: str, partition: int, offset: int, ack: Ack
+    ) -> None:
+        """Handle one input message; ``ack`` is called once its effects are durable."""
+        self.stats.received += 1
+        decoded = self.edge.decode_update(value, topic, partition, offset)
+        if isinstance(decoded, DeadLetter):
+            self._dead_letter(decoded, ack)
+            return
+        template = self.registry.get(decoded.template_id)
+        if template is None and self.template_wait_s > 0:
+            template = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.registry.wait_for, decoded.template_id, self.template_wait_s
+            )
+        rejection = validate_against_template(decoded, template, limits=self.edge.limits)
+        if rejection is not None:
+            letter = self.edge.dead_letter(
+                rejection,
+                stage="validate",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                raw=value or b"",
+                update=decoded,
+            )
+            self._dead_letter(letter, ack)
+            return
+        assert template is not None  # noqa: S101 - validate_against_template rejects None
+        source = SourceRef(topic, partition, offset)
+        self._acks[source] = ack
+        pending = PendingSet(
+            update=decoded,
+            template=template,
+            source=source,
+            received_monotonic=time.monotonic(),
+            received_at=datetime.now(UTC),
+            raw=value or b"",
+        )
+        for batch in self.batcher.add(pending):
+            await self.dispatch(batch)
+
+    def _dead_letter(self, letter: DeadLetter, ack: Ack) -> None:
+        self.publisher.publish(self.topics.dead_letters, letter.event_id, letter)
+        self.stats.dead_letters += 1
+        self._ack_after_flush.append(ack)
+
+    async def tick(self) -> None:
+        """Close batches whose ``max_wait`` elapsed; make edge dead letters durable."""
+        for batch in self.batcher.due():
+            await self.dispatch(batch)
+        if self._ack_after_flush:
+            acks, self._ack_after_flush = self._ack_after_flush, []
+            await asyncio.get_running_loop().run_in_executor(self._pool, self.publisher.flush)
+            for ack in acks:
+                ack()
+
+    def _slot(self, backend: str) -> asyncio.Semaphore:
+        slot = self._slots.get(backend)
+        if slot is None:
+            slot = self._slots[backend] = asyncio.Semaphore(self.max_in_flight)
+        return slot
+
+    async def dispatch(self, batch: Batch) -> None:
+        """Start executing ``batch`` once its backend has a free slot (waits: backpressure)."""
+        slot = self._slot(batch.backend)
+        await slot.acquire()
+        task = asyncio.create_task(self._run(batch, slot))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: Batch, slot: asyncio.Semaphore) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self._pool, self.executor.execute, batch)
+            self._publish(outcome)
+            await loop.run_in_executor(self._pool, self.publisher.flush)
+            self._on_results_published([r.event_id for r in outcome.results])
+            self.stats.batch_sizes.append(batch.size)
+            for pending in batch.sets:
+                ack = self._acks.pop(pending.source, None)
+                if ack is not None:
+                    ack()
+        except Exception:
+            # Leave the inputs unacked: they are redelivered after a restart, and the
+            # ledger makes the retry free of double charges.
+            log.exception(
+                "batch of %d sets on %s failed; inputs stay unacked", batch.size, batch.backend
+            )
+            raise
+        finally:
+            slot.release()
+
+    def _publish(self, outcome: ExecutionOutcome) -> None:
+        topics = self.topics
+        if outcome.job is not None:
+            self.publisher.publish(topics.jobs, outcome.job.job_id, outcome.job)
+            self.stats.submissions += 1
+        for record in outcome.compiles:
+            self.publisher.publish(topics.compilations, record.compile_key, record)
+        for result in outcome.results:
+            self.publisher.publish(topics.results, result.event_id, result)
+        for letter in outcome.dead_letters:
+            self.publisher.publish(topics.dead_letters, letter.event_id, letter)
+        self.stats.results += len(outcome.results)
+        self.stats.dead_letters += len(outcome.dead_letters)
+        self.stats.duplicates += len(outcome.duplicates)
+
+    async def drain(self) -> None:
+        """Close every open batch, wait for all in-flight work, flush and ack (shutdown)."""
+        for batch in self.batcher.drain():
+            await self.dispatch(batch)
+        await self.tick()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def close(self) -> None:
+        """Release the thread pool."""
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+__all__ = ["PipelineStats", "ProcessingPipeline"]

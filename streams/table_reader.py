@@ -1,0 +1,116 @@
+"""Read a compacted topic into local state, from the beginning, and keep tailing it.
+
+This is the GlobalKTable pattern: every worker holds the whole table (circuit templates, the
+submission ledger), the topic itself is the changelog, and no consumer group is involved, so
+a rebalance never hides a key. :meth:`CompactedTopicReader.wait_caught_up` blocks until every
+record that existed when it was called has been applied, which is what makes "check the
+ledger before submitting" safe after a restart or a rebalance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+
+class CompactedTopicReader:
+    """A daemon thread applying ``apply(key, value)`` for every record of ``topic``."""
+
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        topic: str,
+        apply: Callable[[bytes | None, bytes | None], None],
+        name: str = "table-reader",
+    ) -> None:
+        self._conf = {
+            **conf,
+            "group.id": f"qloop-reader-{topic}",  # required by librdkafka; never committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        }
+        self.topic = topic
+        self._apply = apply
+        self._positions: dict[int, int] = {}
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._consumer: Consumer | None = None
+
+    def start(self) -> CompactedTopicReader:
+        """Assign every partition from the beginning and start tailing."""
+        consumer = Consumer(self._conf)
+        meta = consumer.list_topics(self.topic, timeout=30)
+        partitions = sorted(meta.topics[self.topic].partitions)
+        if not partitions:
+            raise RuntimeError(f"topic {self.topic} has no partitions (does it exist?)")
+        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+        self._positions = dict.fromkeys(partitions, 0)
+        self._consumer = consumer
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        if self._consumer is None:
+            raise RuntimeError("start() was not called")
+        try:
+            while not self._stop.is_set():
+                msgs = self._consumer.consume(500, 0.2)
+                if not msgs:
+                    continue
+                with self._cond:
+                    for msg in msgs:
+                        if msg.error() is not None:
+                            continue
+                        self._apply(msg.key(), msg.value())
+                        self._positions[msg.partition() or 0] = (msg.offset() or 0) + 1
+                    self._cond.notify_all()
+        except Exception as exc:  # noqa: BLE001 - surfaced to waiters
+            self._error = exc
+            with self._cond:
+                self._cond.notify_all()
+        finally:
+            self._consumer.close()
+
+    def wait_caught_up(self, timeout_s: float = 30.0) -> None:
+        """Block until every record written before this call has been applied."""
+        if self._consumer is None:
+            raise RuntimeError("start() was not called")
+        targets = {}
+        probe = Consumer({**self._conf, "group.id": f"{self._conf['group.id']}-probe"})
+        try:
+            for partition in self._positions:
+                _low, high = probe.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), timeout=10
+                )
+                targets[partition] = high
+        finally:
+            probe.close()
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while any(self._positions[p] < h for p, h in targets.items()):
+                if self._error is not None:
+                    raise RuntimeError(f"reader of {self.topic} failed") from self._error
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"reader of {self.topic} did not catch up in {timeout_s}s")
+                self._cond.wait(remaining)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Block until ``predicate()`` (evaluated under the lock) holds or time runs out."""
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout_s)
+
+    def stop(self) -> None:
+        """Stop tailing and close the consumer."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+
+__all__ = ["CompactedTopicReader"]

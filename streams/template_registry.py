@@ -1,0 +1,74 @@
+"""Circuit templates for every worker: the compacted templates topic, read whole and tailed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from processors.templates import check_template
+from schemas import CircuitTemplate, DeadLetter
+from streams.edge import Edge
+from streams.table_reader import CompactedTopicReader
+
+log = logging.getLogger(__name__)
+
+
+class TemplateRegistry:
+    """template id -> validated :class:`CircuitTemplate`, kept current by a tailing reader.
+
+    A template that fails decoding or its integrity check is logged and counted, not
+    dead-lettered: every worker re-reads the compacted topic at start, so a dead letter here
+    would repeat on every restart.
+    """
+
+    def __init__(self, conf: dict[str, Any], topic: str, edge: Edge) -> None:
+        self._edge = edge
+        self._templates: dict[str, CircuitTemplate] = {}
+        self._lock = threading.Lock()
+        self.invalid = 0
+        self._reader = CompactedTopicReader(conf, topic, self._apply, name="template-reader")
+
+    def start(self, timeout_s: float = 60.0) -> TemplateRegistry:
+        """Load every template that exists now, then keep tailing."""
+        self._reader.start()
+        self._reader.wait_caught_up(timeout_s)
+        return self
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            if key is not None:
+                with self._lock:
+                    self._templates.pop(key.decode(), None)
+            return
+        decoded = self._edge.decode_template(value, self._reader.topic, -1, -1)
+        problem = decoded.error_message if isinstance(decoded, DeadLetter) else None
+        if isinstance(decoded, CircuitTemplate):
+            problem = check_template(decoded)
+        if problem is not None or not isinstance(decoded, CircuitTemplate):
+            self.invalid += 1
+            log.warning("ignoring invalid circuit template: %s", problem)
+            return
+        with self._lock:
+            self._templates[decoded.template_id] = decoded
+
+    def get(self, template_id: str) -> CircuitTemplate | None:
+        """The template, if it has been seen."""
+        with self._lock:
+            return self._templates.get(template_id)
+
+    def wait_for(self, template_id: str, timeout_s: float) -> CircuitTemplate | None:
+        """Block up to ``timeout_s`` for a template that may still be in flight."""
+        self._reader.wait_for(lambda: template_id in self._templates, timeout_s)
+        return self.get(template_id)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._templates)
+
+    def stop(self) -> None:
+        """Stop tailing."""
+        self._reader.stop()
+
+
+__all__ = ["TemplateRegistry"]

@@ -1,0 +1,202 @@
+"""``qloop worker``: the faust app that runs the processing pipeline.
+
+The agent is thin: it hands each raw message and a manual ack to
+:class:`~streams.pipeline.ProcessingPipeline`. Acks are manual (``noack``) because a set is
+only done when its result is durable, which happens after the batch executes; faust commits
+the contiguous acked prefix of each partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from processors.backends.base import Price
+from processors.backends.overhead import OverheadAdapter
+from processors.backends.registry import BackendRegistry
+from processors.batcher import TopologyBatcher
+from processors.budget import Budget, BudgetLedger
+from processors.compile_cache import CompileCache
+from processors.executor import BatchExecutor
+from processors.idempotency import IdempotencyLedger
+from processors.validation import Limits
+from schemas import AvroCodec
+from streams.config import Settings
+from streams.edge import Edge
+from streams.journal import KafkaJournal
+from streams.kafka_io import Publisher, consumer_config, producer_config
+from streams.pipeline import ProcessingPipeline
+from streams.template_registry import TemplateRegistry
+from streams.topics import TopicNames, create_topics
+
+log = logging.getLogger(__name__)
+
+
+def make_codec(settings: Settings) -> AvroCodec:
+    """Single-object framing, or the Confluent wire format when a registry is configured."""
+    if settings.schema_registry_url:
+        from streams.registry_framing import RegistryFraming
+
+        return AvroCodec(RegistryFraming(settings.schema_registry_url))
+    return AvroCodec()
+
+
+def make_limits(settings: Settings) -> Limits:
+    """Admission limits from settings."""
+    return Limits(
+        max_shots=settings.max_shots,
+        default_shots=settings.default_shots,
+        max_message_bytes=settings.max_message_bytes,
+        allowed_backends=frozenset(settings.allowed_backends),
+    )
+
+
+def make_backends(settings: Settings) -> BackendRegistry:
+    """The backend registry, with optional per-submission overhead (cloud-queue stand-in)."""
+    prices = {name: Price(**p) for name, p in settings.prices.items()}
+    if settings.backend_overhead_ms <= 0:
+        return BackendRegistry(settings.allowed_backends, prices=prices)
+    from processors.backends.registry import _build
+
+    delay = settings.backend_overhead_ms / 1000
+
+    def slow(name: str, price: Price) -> Any:
+        return OverheadAdapter(_build(name, price), delay)
+
+    return BackendRegistry(settings.allowed_backends, prices=prices, factory=slow)
+
+
+@dataclass
+class Worker:
+    """Everything one processing worker owns, built from settings."""
+
+    settings: Settings
+    topics: TopicNames
+    app: faust.App
+    pipeline: ProcessingPipeline
+    journal: KafkaJournal
+    registry: TemplateRegistry
+
+    @classmethod
+    def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
+        """Wire the pipeline from ``settings`` (topics must exist)."""
+        topics = topics or TopicNames(settings.topic_prefix)
+        codec = make_codec(settings)
+        limits = make_limits(settings)
+        edge = Edge(codec, limits)
+        reader_conf = consumer_config(settings, "unused")
+        registry = TemplateRegistry(reader_conf, topics.templates, edge)
+        journal = KafkaJournal(producer_config(settings), reader_conf, topics.ledger)
+        budgets = {t: Budget(**b) for t, b in settings.budgets.items()}
+        default = None
+        if settings.default_budget_shots is not None or settings.default_budget_cost is not None:
+            default = Budget(settings.default_budget_shots, settings.default_budget_cost)
+        idempotency = IdempotencyLedger(journal.view("event/"))
+        executor = BatchExecutor(
+            make_backends(settings).get,
+            CompileCache(settings.compile_cache_size),
+            limits=limits,
+            budget=BudgetLedger(journal.view("spent/"), budgets, default=default),
+            idempotency=idempotency,
+            complete_on_return=False,
+            before_submit=journal.flush,
+        )
+        pipeline = ProcessingPipeline(
+            edge=edge,
+            registry=registry,
+            batcher=TopologyBatcher(settings.max_batch, settings.max_wait_ms / 1000),
+            executor=executor,
+            publisher=Publisher.from_settings(settings, codec),
+            topics=topics,
+            max_in_flight=settings.max_in_flight,
+            template_wait_s=settings.template_wait_ms / 1000,
+            on_results_published=idempotency.complete,
+        )
+        app = _faust_app(settings, topics, pipeline, journal)
+        return cls(settings, topics, app, pipeline, journal, registry)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.registry.start)
+        await loop.run_in_executor(None, self.journal.start)
+        self.app.finalize()
+        await self.app.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.app.stop()  # on_before_shutdown drains the pipeline first
+            self.pipeline.close()
+            self.journal.close()
+            self.registry.stop()
+
+
+def _faust_app(
+    settings: Settings, topics: TopicNames, pipeline: ProcessingPipeline, journal: KafkaJournal
+) -> faust.App:
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"{topics.prefix}processor",
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(64, settings.max_batch * 2),
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+    source = app.topic(topics.updates, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source, name="process-updates")
+    async def process_updates(stream: Any) -> None:
+        async for event in stream.noack().events():
+            msg = event.message
+            await pipeline.on_message(event.value, msg.topic, msg.partition, msg.offset, event.ack)
+
+    async def close_due_batches() -> None:
+        await pipeline.tick()
+
+    app.timer(interval=max(settings.max_wait_ms / 2000, 0.005))(close_due_batches)
+
+    async def drain(_app: Any, **_kw: Any) -> None:
+        await pipeline.drain()
+
+    app.on_before_shutdown.connect(drain)  # type: ignore[arg-type]
+
+    async def on_revoked(_app: Any, revoked: Any, **_kw: Any) -> None:
+        # Finish what was taken from the revoked partitions so their offsets commit before
+        # another worker takes over; then make sure the ledger has everything it wrote.
+        await pipeline.drain()
+        await asyncio.get_running_loop().run_in_executor(None, journal.flush)
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    return app
+
+
+def run_worker(settings: Settings, *, create: bool = True) -> None:
+    """Blocking entry point of ``qloop worker``: SIGTERM/SIGINT stop it cleanly."""
+    if create:
+        create_topics(
+            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+        )
+    worker = Worker.build(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(main())
+
+
+__all__ = ["Worker", "make_backends", "make_codec", "make_limits", "run_worker"]

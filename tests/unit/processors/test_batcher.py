@@ -1,0 +1,53 @@
+from proc_factories import ansatz, make_pending
+
+from processors import TopologyBatcher, make_template
+from schemas import Primitive
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_closes_by_size_and_groups_templates_sharing_a_backend(sampler_template) -> None:
+    other = make_template(ansatz(3, reps=2), "ra3-r2")
+    batcher = TopologyBatcher(max_batch=4, max_wait_s=10.0, clock=FakeClock())
+    closed = []
+    for i in range(8):
+        closed += batcher.add(make_pending(sampler_template if i % 2 else other))
+    assert [b.size for b in closed] == [4, 4]
+    first = closed[0]
+    assert len(first.groups) == 2  # one PUB per template, one submission
+    assert {g.values().shape for g in first.groups.values()} == {(2, 6), (2, 9)}
+    assert batcher.pending == 0
+    assert batcher.stats.sizes == {4: 2} and batcher.stats.closed_by_size == 2
+
+
+def test_shots_and_primitive_and_backend_split_correctly(sampler_template) -> None:
+    batcher = TopologyBatcher(max_batch=100, max_wait_s=1.0, clock=FakeClock())
+    batcher.add(make_pending(sampler_template, shots=100))
+    batcher.add(make_pending(sampler_template, shots=200))
+    batcher.add(make_pending(sampler_template, shots=100, backend="fake_manila"))
+    batcher.add(make_pending(sampler_template, primitive=Primitive.ESTIMATOR))
+    batches = batcher.drain()
+    assert len(batches) == 3
+    by_backend = {(b.backend, b.primitive): b for b in batches}
+    assert len(by_backend[("aer_simulator", Primitive.SAMPLER)].groups) == 2
+    assert batcher.stats.closed_by_drain == 3 and batcher.stats.sets == 4
+
+
+def test_closes_by_time_and_reports_deadline(sampler_template) -> None:
+    clock = FakeClock()
+    batcher = TopologyBatcher(max_batch=100, max_wait_s=0.5, clock=clock)
+    assert batcher.next_deadline() is None
+    batcher.add(make_pending(sampler_template))
+    assert batcher.next_deadline() == 100.5
+    clock.now = 100.4
+    assert batcher.due() == []
+    clock.now = 100.5
+    due = batcher.due()
+    assert [b.size for b in due] == [1]
+    assert batcher.next_deadline() is None and batcher.stats.closed_by_time == 1
