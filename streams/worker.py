@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -127,6 +129,9 @@ class Worker:
         await loop.run_in_executor(None, self.journal.start)
         self.app.finalize()
         await self.app.start()
+        ready = os.environ.get("QLOOP_READY_FILE")
+        if ready:  # LocalStack waits for this before it reports the stack as up
+            Path(ready).write_text(str(os.getpid()))
         try:
             await stop.wait()
         finally:

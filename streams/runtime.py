@@ -1,0 +1,216 @@
+"""A whole local qloop stack in one call.
+
+Broker (if none is configured), topics, a processing worker (subprocess) and the ClickHouse
+sink (a thread of this process, which therefore owns the embedded chDB directory and can
+query it directly).
+
+Used by ``qloop run``, ``qloop bench`` and the end-to-end tests; stops only what it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import TracebackType
+
+from pydantic import SecretStr
+
+from streams.broker import LocalBroker
+from streams.config import Settings
+from streams.topics import TopicNames, create_topics
+
+
+class StackError(Exception):
+    """The local stack could not start; the message says which part and why."""
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``QLOOP_*`` variables that reproduce ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, dict | list | tuple):
+            value = json.dumps(value)
+        env[f"QLOOP_{name.upper()}"] = str(value)
+    return env
+
+
+class LocalStack:
+    """Context manager running broker, topics, worker and sink for ``settings``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker: bool = True,
+        sink: bool = True,
+        worker_log_level: str = "WARNING",
+    ) -> None:
+        self.settings = settings
+        self.topics = TopicNames(settings.topic_prefix)
+        self._want_worker = worker
+        self._want_sink = sink
+        self._log_level = worker_log_level
+        self._broker: LocalBroker | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._sink_stop = threading.Event()
+        self._sink_thread: threading.Thread | None = None
+        self._sink_error: list[BaseException] = []
+
+    @property
+    def worker_pid(self) -> int | None:
+        """Pid of the worker subprocess (for RSS measurements)."""
+        return self._worker.pid if self._worker else None
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.kafka_bootstrap is None:
+            broker = LocalBroker(settings.kafka_data_dir, port=settings.kafka_port)
+            status = broker.status()
+            if not status.answering:
+                broker.start()
+                self._broker = broker
+        create_topics(
+            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+        )
+        if self._want_sink:
+            self._start_sink()
+        if self._want_worker:
+            self._start_worker()
+
+    def _start_sink(self) -> None:
+        from streams.cli_ops import sink_topics
+        from streams.sink_worker import run_sink
+
+        def target() -> None:
+            try:
+                run_sink(
+                    self.settings.librdkafka_config(),
+                    sink_topics(self.topics),
+                    self.settings.dsn,
+                    f"{self.settings.topic_prefix}sink",
+                    self._sink_stop,
+                )
+            except BaseException as exc:  # surfaced by check()
+                self._sink_error.append(exc)
+
+        self._sink_thread = threading.Thread(target=target, name="clickhouse-sink", daemon=True)
+        self._sink_thread.start()
+
+    def _start_worker(self, timeout_s: float = 120.0) -> None:
+        ready = self.settings.data_dir / "worker.ready"
+        ready.unlink(missing_ok=True)
+        env = {**os.environ, **settings_env(self.settings), "QLOOP_READY_FILE": str(ready)}
+        log = open(self.settings.data_dir / "worker.log", "ab")  # noqa: SIM115 - child owns it
+        self._worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "streams", "worker", "--log-level", self._log_level],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while not ready.exists():
+            if self._worker.poll() is not None:
+                raise StackError(
+                    f"the worker exited with code {self._worker.returncode}; "
+                    f"see {self.settings.data_dir / 'worker.log'}"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(f"the worker was not ready within {timeout_s:.0f}s")
+            time.sleep(0.1)
+
+    def check(self) -> None:
+        """Raise if the worker or the sink died."""
+        if self._worker is not None and self._worker.poll() is not None:
+            raise StackError(f"the worker exited with code {self._worker.returncode}")
+        if self._sink_error:
+            raise StackError(f"the sink failed: {self._sink_error[0]}") from self._sink_error[0]
+
+    def wait_for_rows(self, table: str, expected: int, timeout_s: float = 60.0) -> int:
+        """Poll ``SELECT count()`` on a ``qloop`` table until it reaches ``expected``."""
+        from sinks.query import query
+
+        deadline = time.monotonic() + timeout_s
+        count = 0
+        while time.monotonic() < deadline:
+            self.check()
+            _cols, rows = query(
+                self.settings.dsn,
+                f"SELECT uniqExact(event_id) FROM qloop.{table}",  # noqa: S608 - fixed names
+            )
+            count = int(rows[0][0])
+            if count >= expected:
+                return count
+            time.sleep(0.2)
+        return count
+
+    def stop_worker(self, timeout_s: float = 60.0) -> int | None:
+        """SIGTERM the worker and wait (it drains its batches first)."""
+        if self._worker is None:
+            return None
+        if self._worker.poll() is None:
+            self._worker.send_signal(signal.SIGTERM)
+            try:
+                self._worker.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._worker.kill()
+                self._worker.wait()
+        code = self._worker.returncode
+        self._worker = None
+        return code
+
+    def stop_sink(self, timeout_s: float = 60.0) -> None:
+        """Flush, commit and stop the sink thread."""
+        self._sink_stop.set()
+        if self._sink_thread is not None:
+            self._sink_thread.join(timeout_s)
+            self._sink_thread = None
+
+    def close(self) -> None:
+        """Stop the worker, then the sink, then the broker if this stack started it."""
+        self.stop_worker()
+        self.stop_sink()
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
+
+
+def process_rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` in MiB (0 when it is gone)."""
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).memory_info().rss) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+__all__ = ["LocalStack", "StackError", "process_rss_mb", "settings_env"]
