@@ -128,9 +128,12 @@ class QloopClient:
         return results
 
     def close(self) -> None:
-        """Flush and stop listening."""
-        self._publisher.flush()
-        self._listener.close()
+        """Flush, stop listening and release the producer (no reconnects after this)."""
+        try:
+            self._publisher.flush()
+        finally:
+            self._listener.close()
+            self._publisher.close()
 
     def __enter__(self) -> QloopClient:
         return self

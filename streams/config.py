@@ -120,6 +120,7 @@ class Settings(BaseSettings):
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap,
             "security.protocol": self.kafka_security_protocol,
+            "log_level": 3,  # librdkafka logs errors only; reconnect chatter is not news
         }
         if self.kafka_sasl_mechanism:
             conf["sasl.mechanisms"] = self.kafka_sasl_mechanism

@@ -107,6 +107,10 @@ class Publisher:
         if errors:
             raise PublishError("; ".join(errors[:5]))
 
+    def close(self) -> None:
+        """Drop the producer so librdkafka stops its threads now, not at garbage collection."""
+        self._producer = None  # type: ignore[assignment]
+
 
 def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
     """A manual-commit consumer in ``group_id``."""
