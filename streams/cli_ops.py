@@ -317,6 +317,21 @@ def run_cmd(
     _print_summary(summary)
 
 
+@app.command("bench")
+def bench_cmd(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="N = 1,000 only (about 2 minutes).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Benchmark qloop against the raw simulator limit and the naive way."""
+    from streams.bench import run_bench
+
+    report = run_bench(quick, as_json)
+    if as_json:
+        print(json.dumps(report, default=str))
+
+
 def _print_summary(s: dict[str, Any]) -> None:
     table = Table(title=f"qloop run {s['workload']}", show_header=False)
     if "energy" in s:
