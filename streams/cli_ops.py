@@ -353,6 +353,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("seconds", "wall time (s)"),
     ):
         table.add_row(label, str(s[key]))
+    sizes = ", ".join(f"{n}x{size}" for size, n in s["batch_sizes"].items())
+    table.add_row("batch sizes (jobs x sets)", sizes)
     table.add_row("experiment id", s["experiment_id"])
     console.print(table)
     console.print(render_sli(s["sli"]))

@@ -88,7 +88,14 @@ def _stored(
         WHERE job_id IN (SELECT job_id FROM qloop.results WHERE experiment_id = {e:String})
     """
     _c, rows = query(settings.dsn, sql, {"e": experiment_id})
-    out = {
+    sql = """
+        SELECT num_parameter_sets, count() FROM qloop.jobs FINAL
+        WHERE job_id IN (SELECT job_id FROM qloop.results WHERE experiment_id = {e:String})
+        GROUP BY num_parameter_sets ORDER BY num_parameter_sets
+    """
+    _c, sizes = query(settings.dsn, sql, {"e": experiment_id})
+    out: dict[str, Any] = {
+        "batch_sizes": {str(size): int(n) for size, n in sizes},
         "results_stored": results_stored,
         "backend_submissions": submissions,
         "jobs_with_cache_hit": int(rows[0][1]),
@@ -181,6 +188,7 @@ def run_workload(
         "backend_submissions": stored["backend_submissions"],
         "compile_count": stored.get("compile_count", 0),
         "compile_cache_hits": stored["jobs_with_cache_hit"],
+        "batch_sizes": stored["batch_sizes"],
         "converged": summary.converged,
         "seconds": round(time.monotonic() - started, 2),
         "sli": sli,
