@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,9 +20,10 @@ from datetime import UTC, datetime
 
 from processors.batcher import Batch, TopologyBatcher
 from processors.executor import BatchExecutor, ExecutionOutcome
+from processors.idempotency import payload_digest
 from processors.pending import PendingSet, SourceRef
-from processors.validation import validate_against_template
-from schemas import DeadLetter
+from processors.validation import Rejection, validate_against_template
+from schemas import DeadLetter, ErrorCode
 from streams.edge import Edge
 from streams.kafka_io import Publisher
 from streams.template_registry import TemplateRegistry
@@ -41,7 +43,15 @@ class PipelineStats:
     results: int = 0
     duplicates: int = 0
     submissions: int = 0
-    batch_sizes: list[int] = field(default_factory=list)
+    batch_sizes: Counter[int] = field(default_factory=Counter)  # size -> batches (bounded)
+
+
+@dataclass(slots=True)
+class _Live:
+    """An event id accepted by this worker whose result is not yet published."""
+
+    digest: str
+    waiting: list[Ack] = field(default_factory=list)
 
 
 class ProcessingPipeline:
@@ -71,6 +81,10 @@ class ProcessingPipeline:
         self._on_results_published = on_results_published
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._acks: dict[SourceRef, Ack] = {}
+        # Event ids batched or executing here. The ledger only knows an id once its batch is
+        # paid for, and batches run concurrently, so a redelivered copy arriving meanwhile
+        # would otherwise be executed a second time; it waits for the first copy instead.
+        self._live: dict[str, _Live] = {}
         self._ack_after_flush: list[Ack] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
@@ -104,6 +118,28 @@ class ProcessingPipeline:
             self._dead_letter(letter, ack)
             return
         assert template is not None  # noqa: S101 - validate_against_template rejects None
+        digest = payload_digest(decoded)
+        live = self._live.get(decoded.event_id)
+        if live is not None:
+            if live.digest == digest:  # same payload: done when the first copy is done
+                live.waiting.append(ack)
+                self.stats.duplicates += 1
+                return
+            letter = self.edge.dead_letter(
+                Rejection(
+                    ErrorCode.IDEMPOTENCY_KEY_CONFLICT,
+                    "event id already accepted with a different payload",
+                ),
+                stage="executor",
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                raw=value or b"",
+                update=decoded,
+            )
+            self._dead_letter(letter, ack)
+            return
+        self._live[decoded.event_id] = _Live(digest)
         source = SourceRef(topic, partition, offset)
         self._acks[source] = ack
         pending = PendingSet(
@@ -144,7 +180,12 @@ class ProcessingPipeline:
         await slot.acquire()
         task = asyncio.create_task(self._run(batch, slot))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: _run has logged it, the inputs stay unacked
 
     async def _run(self, batch: Batch, slot: asyncio.Semaphore) -> None:
         loop = asyncio.get_running_loop()
@@ -153,17 +194,23 @@ class ProcessingPipeline:
             self._publish(outcome)
             await loop.run_in_executor(self._pool, self.publisher.flush)
             self._on_results_published([r.event_id for r in outcome.results])
-            self.stats.batch_sizes.append(batch.size)
+            self.stats.batch_sizes[batch.size] += 1
             for pending in batch.sets:
                 ack = self._acks.pop(pending.source, None)
                 if ack is not None:
                     ack()
+                live = self._live.pop(pending.update.event_id, None)
+                for waiting in live.waiting if live is not None else ():
+                    waiting()
         except Exception:
-            # Leave the inputs unacked: they are redelivered after a restart, and the
-            # ledger makes the retry free of double charges.
+            # Leave the inputs (and copies waiting on them) unacked: they are redelivered
+            # after a restart, and the ledger makes the retry free of double charges.
             log.exception(
                 "batch of %d sets on %s failed; inputs stay unacked", batch.size, batch.backend
             )
+            for pending in batch.sets:
+                self._acks.pop(pending.source, None)
+                self._live.pop(pending.update.event_id, None)
             raise
         finally:
             slot.release()
@@ -189,7 +236,8 @@ class ProcessingPipeline:
             await self.dispatch(batch)
         await self.tick()
         if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            # asyncio.wait, not gather: cancelling a drain must not cancel running batches.
+            await asyncio.wait(list(self._tasks))
 
     def close(self) -> None:
         """Release the thread pool."""

@@ -147,6 +147,12 @@ class LocalStack:
                 raise StackError(f"the worker was not ready within {timeout_s:.0f}s")
             time.sleep(0.1)
 
+    def start_worker(self, timeout_s: float = 120.0) -> None:
+        """Start the worker again after :meth:`stop_worker` (same settings and topics)."""
+        if self._worker is not None and self._worker.poll() is None:
+            raise StackError("the worker is already running")
+        self._start_worker(timeout_s)
+
     def check(self) -> None:
         """Raise if the worker or the sink died."""
         if self._worker is not None and self._worker.poll() is not None:

@@ -135,10 +135,24 @@ class Worker:
         try:
             await stop.wait()
         finally:
-            await self.app.stop()  # on_before_shutdown drains the pipeline first
-            self.pipeline.close()
-            self.journal.close()
-            self.registry.stop()
+            # faust stops its timers as soon as stop() begins, then waits for every consumed
+            # message to be acked before it fires on_before_shutdown: a batch still waiting
+            # for max_wait would never close and the worker would hang until SIGKILL. So keep
+            # closing and finishing batches while faust drains its streams and commits.
+            closer = asyncio.create_task(self._drain_while_stopping())
+            try:
+                await self.app.stop()
+            finally:
+                closer.cancel()
+                await asyncio.gather(closer, return_exceptions=True)
+                self.pipeline.close()
+                self.journal.close()
+                self.registry.stop()
+
+    async def _drain_while_stopping(self, interval_s: float = 0.05) -> None:
+        while True:
+            await self.pipeline.drain()
+            await asyncio.sleep(interval_s)
 
 
 def _faust_app(

@@ -1,0 +1,180 @@
+"""Helpers for the processing-pipeline integration tests (real broker, worker, chDB sink)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from qiskit.circuit import QuantumCircuit
+from qiskit.circuit.library import efficient_su2, real_amplitudes
+
+from schemas import AvroCodec
+from sinks import query
+from streams.config import Settings
+from streams.runtime import LocalStack
+from streams.topics import TopicNames
+
+T = TypeVar("T")
+
+
+def stack_settings(bootstrap: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings on the session broker with a fresh uuid topic prefix and ``data_dir``."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        "data_dir": data_dir,
+        "topic_prefix": f"p{uuid.uuid4().hex[:12]}.",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def running_stack(settings: Settings, **kwargs: Any) -> Iterator[LocalStack]:
+    """A LocalStack (worker subprocess + in-process sink) that re-raises its failures."""
+    with LocalStack(settings, **kwargs) as stack:
+        yield stack
+
+
+def sampler_circuit(num_qubits: int, reps: int = 1, prefix: str = "θ") -> QuantumCircuit:
+    """RealAmplitudes with measurements; ``prefix`` renames parameters, same topology."""
+    circuit = real_amplitudes(num_qubits, reps=reps, parameter_prefix=prefix)
+    circuit.measure_all()
+    return circuit
+
+
+def su2_circuit(num_qubits: int, reps: int = 1) -> QuantumCircuit:
+    """EfficientSU2 with measurements (a second topology)."""
+    circuit = efficient_su2(num_qubits, reps=reps)
+    circuit.measure_all()
+    return circuit
+
+
+def read_topic(
+    bootstrap: str, topic: str, decode: Callable[[bytes], T] | None = None
+) -> list[tuple[int, int, Any]]:
+    """Every record of ``topic`` from the beginning to the current end: (partition, offset, value).
+
+    ``decode`` turns the raw value into a record; without it the raw bytes are returned.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics[topic]
+        ends: dict[int, int] = {}
+        assignment = []
+        for partition in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+                assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
+        out: list[tuple[int, int, Any]] = []
+        if not assignment:
+            return out
+        consumer.assign(assignment)
+        positions = dict.fromkeys(ends, -1)
+        deadline = time.monotonic() + 60
+        while any(positions[p] + 1 < ends[p] for p in ends):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is not None:
+                    continue
+                partition, offset = msg.partition() or 0, msg.offset() or 0
+                positions[partition] = offset
+                value = msg.value() or b""
+                out.append((partition, offset, decode(value) if decode else value))
+        return out
+    finally:
+        consumer.close()
+
+
+def read_records(bootstrap: str, topic: str, cls: type[T]) -> list[T]:
+    """Decode every record of ``topic`` as ``cls``."""
+    codec = AvroCodec()
+    return [v for _p, _o, v in read_topic(bootstrap, topic, lambda b: codec.decode(cls, b))]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``predicate`` every 0.1 s; fail the test with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def sink_counts(stack: LocalStack, event_ids: list[str]) -> tuple[int, int, int]:
+    """(count() FINAL, uniqExact(event_id), plain count()) of ``results`` rows for the ids."""
+    _cols, rows = query(
+        stack.settings.dsn,
+        "SELECT (SELECT count() FROM qloop.results FINAL WHERE event_id IN {ids:Array(String)}),"
+        " (SELECT uniqExact(event_id) FROM qloop.results WHERE event_id IN {ids:Array(String)}),"
+        " (SELECT count() FROM qloop.results WHERE event_id IN {ids:Array(String)})",
+        {"ids": event_ids},
+    )
+    return int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+
+
+def wait_for_sink(stack: LocalStack, event_ids: list[str], timeout_s: float = 60) -> None:
+    """Wait until every id has a row in ``results`` (the sink commits asynchronously)."""
+    wait_until(
+        lambda: (stack.check(), sink_counts(stack, event_ids))[1][1] >= len(event_ids),
+        timeout_s,
+        f"{len(event_ids)} result rows in ClickHouse",
+    )
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """Committed offset per partition of ``topic`` for consumer group ``group``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics[topic]
+        committed = consumer.committed(
+            [TopicPartition(topic, p) for p in meta.partitions], timeout=30
+        )
+        return {tp.partition: tp.offset for tp in committed}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """High watermark per partition of ``topic``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"w-{uuid.uuid4().hex}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=30).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def processor_group(topics: TopicNames) -> str:
+    """The faust worker's consumer group (its app id)."""
+    return f"{topics.prefix}processor"
+
+
+__all__ = [
+    "committed_offsets",
+    "end_offsets",
+    "processor_group",
+    "read_records",
+    "read_topic",
+    "running_stack",
+    "sampler_circuit",
+    "sink_counts",
+    "stack_settings",
+    "su2_circuit",
+    "wait_for_sink",
+    "wait_until",
+]
