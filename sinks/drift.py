@@ -3,25 +3,37 @@
 A canary (elsewhere) runs reference circuits with known ideal outputs on every backend and calls
 :func:`record_canary_run` / :func:`record_calibration`. :func:`drift_report` compares the
 *recent* window (default 1 h) with the *baseline* window before it (default 7 days), per backend
-and template, entirely in SQL:
+and template, entirely in SQL, and decides in Python what counts as drift:
 
-* ``tv_to_ideal`` / ``hellinger_to_ideal``: mean distance of each recent run to its ideal
-  distribution, against the same metric over the baseline runs (z-score). Real hardware is never
-  ideal, so an absolute distance only counts as drift when it is also anomalous for that backend.
-* ``tv_to_baseline`` / ``hellinger_to_baseline``: pooled recent counts vs pooled baseline counts;
-  catches a change of *shape* even when the distance to ideal barely moves.
-* ``expectation_z``: shift of the mean observable (e.g. <ZZ> on Bell) in baseline standard
-  deviations, floored at the shot-noise standard error sqrt((1 - e^2) / shots).
+* Baseline-relative signals are the main ones (they need ``min_baseline_runs`` baseline runs):
 
-Each finding says why, including the calibration change (T1, T2, readout error) between windows.
+  - ``tv_to_ideal`` / ``hellinger_to_ideal``: the mean distance of the recent runs to the ideal
+    distribution rose by more than the threshold *and* by more than ``z`` baseline standard
+    deviations (floored at shot noise). Noisy hardware is never ideal; only a change counts.
+  - ``tv_to_baseline`` / ``hellinger_to_baseline``: pooled recent counts vs pooled baseline
+    counts; catches a change of *shape* even when the distance to ideal barely moves.
+  - ``expectation_z``: shift of the mean observable (``2 P(ideal support) - 1``, <ZZ> on Bell)
+    in baseline standard deviations, floored at the shot-noise error (see :mod:`sinks.drift_sql`).
+
+* Absolute distance to the ideal only counts where it means something: on *ideal backends*
+  (noiseless simulators, ``DriftThresholds.ideal_backends``), which must reproduce the ideal
+  distribution up to shot noise, and on any backend beyond ``max_tv_to_ideal``, where the circuit
+  barely prepares the state at all. A noisy device without a baseline yet (its first runs) is
+  therefore not flagged for being noisy: flagging fake or real hardware on every first run would
+  only teach users to ignore the report.
+
+Each finding says why, including the calibration change (mean T1, T2, readout error, and the
+qubit whose calibration moved most) between the baseline and recent windows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from functools import partial
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -60,11 +72,16 @@ class DriftThresholds:
     """When a metric counts as drift.
 
     Attributes:
-        tv: Total-variation distance above which a distribution has drifted.
-        hellinger: Hellinger distance above which a distribution has drifted.
+        tv: Total-variation threshold: the least rise of the distance to ideal (or the least
+            distance between pooled recent and baseline counts) that counts; on ideal backends,
+            the most distance to ideal allowed.
+        hellinger: The same for the Hellinger distance.
         z: Standard scores above which a shift is anomalous.
-        min_baseline_runs: Fewer baseline runs than this means no baseline: absolute thresholds
-            alone decide, and baseline comparisons are skipped.
+        min_baseline_runs: Fewer baseline runs than this means no baseline: baseline
+            comparisons are skipped and only the absolute rules apply.
+        ideal_backends: Globs (``*``, ``?``) of backends expected to reproduce the ideal
+            distribution up to shot noise (noiseless simulators).
+        max_tv_to_ideal: Distance to ideal flagged on every backend, baseline or not.
 
     """
 
@@ -72,6 +89,8 @@ class DriftThresholds:
     hellinger: float = 0.05
     z: float = 3.0
     min_baseline_runs: int = 3
+    ideal_backends: tuple[str, ...] = ("aer_simulator",)
+    max_tv_to_ideal: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,23 +148,113 @@ def _num(value: Any) -> float | None:
     return None if math.isnan(f) or math.isinf(f) else f
 
 
+_Qubits = dict[int, tuple[float, float, float]]  # qubit -> (T1 us, T2 us, readout error)
+
+
+def _mean_qubits(snapshots: list[_Qubits]) -> _Qubits:
+    """Average per qubit over several calibrations (a window can span more than one)."""
+    merged: dict[int, list[tuple[float, float, float]]] = {}
+    for snap in snapshots:
+        for qubit, values in snap.items():
+            merged.setdefault(qubit, []).append(values)
+    return {
+        q: (
+            sum(v[0] for v in vs) / len(vs),
+            sum(v[1] for v in vs) / len(vs),
+            sum(v[2] for v in vs) / len(vs),
+        )
+        for q, vs in merged.items()
+    }
+
+
 def _calibration_note(client: Client, backend: str, recent: list[str], base: list[str]) -> str:
+    """Say whether and how the calibration changed between the baseline and recent windows."""
     if not base or set(recent) == set(base):
         return "calibration unchanged" if base else "no baseline calibration"
     ids = sorted(set(recent) | set(base))
     rows = client.query(CALIBRATION_SQL, parameters={"backend": backend, "ids": ids}).result_rows
-    stats = {str(r[0]): (float(r[1]), float(r[2]), float(r[3])) for r in rows}
+    per_cal: dict[str, _Qubits] = {}
+    for cal, qubit, t1, t2, readout in rows:
+        per_cal.setdefault(str(cal), {})[int(qubit)] = (float(t1), float(t2), float(readout))
     note = f"calibration changed {','.join(sorted(set(base)))} -> {','.join(sorted(set(recent)))}"
-    before = [stats[c] for c in base if c in stats]
-    after = [stats[c] for c in recent if c in stats]
-    if before and after:
-        b = [sum(x[i] for x in before) / len(before) for i in range(3)]
-        a = [sum(x[i] for x in after) / len(after) for i in range(3)]
+    before = _mean_qubits([per_cal[c] for c in base if c in per_cal])
+    after = _mean_qubits([per_cal[c] for c in recent if c in per_cal])
+    common = sorted(set(before) & set(after))
+    if not common:
+        return note
+    b = [sum(before[q][i] for q in common) / len(common) for i in range(3)]
+    a = [sum(after[q][i] for q in common) / len(common) for i in range(3)]
+    note += (
+        f" (mean T1 {b[0]:.1f}->{a[0]:.1f} us, T2 {b[1]:.1f}->{a[1]:.1f} us, "
+        f"readout error {b[2]:.4f}->{a[2]:.4f}"
+    )
+
+    def worsening(q: int) -> float:  # the largest relative degradation of any quantity
+        (t1b, t2b, rb), (t1a, t2a, ra) = before[q], after[q]
+        return max(t1b / max(t1a, 1e-9), t2b / max(t2a, 1e-9), ra / max(rb, 1e-9))
+
+    worst = max(common, key=worsening)
+    if worsening(worst) > 1.0:
+        (t1b, t2b, rb), (t1a, t2a, ra) = before[worst], after[worst]
         note += (
-            f" (mean T1 {b[0]:.1f}->{a[0]:.1f} us, T2 {b[1]:.1f}->{a[1]:.1f} us, "
-            f"readout error {b[2]:.4f}->{a[2]:.4f})"
+            f"; worst qubit {worst}: T1 {t1b:.1f}->{t1a:.1f} us, T2 {t2b:.1f}->{t2a:.1f} us, "
+            f"readout error {rb:.4f}->{ra:.4f}"
         )
-    return note
+    return note + ")"
+
+
+def _is_ideal(backend: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatchcase(backend, p) for p in patterns)
+
+
+def _row_findings(
+    row: tuple[Any, ...], th: DriftThresholds, explain: Callable[[], str]
+) -> list[DriftFinding]:
+    """Apply the rules of the module docstring to one (backend, template) row of DRIFT_SQL."""
+    backend, template, n_recent, n_base = str(row[0]), str(row[1]), int(row[2]), int(row[3])
+    metrics = row[6:]
+    has_base = n_base >= th.min_baseline_runs
+    ideal = _is_ideal(backend, th.ideal_backends)
+    tv_i, tv_i_b, tv_i_z, he_i, he_i_b, he_i_z, tv_b, he_b, ex, ex_b, ex_z = map(_num, metrics)
+    found: list[tuple[str, float, float | None, float | None, str]] = []
+    for metric, value, base, z, limit in (
+        ("tv_to_ideal", tv_i, tv_i_b, tv_i_z, th.tv),
+        ("hellinger_to_ideal", he_i, he_i_b, he_i_z, th.hellinger),
+    ):
+        if value is None:
+            continue
+        if ideal and value > limit:
+            why = f"{metric} {value:.4f} > {limit} on {backend}, an ideal backend"
+            found.append((metric, value, base if has_base else None, z if has_base else None, why))
+        elif metric == "tv_to_ideal" and value > th.max_tv_to_ideal:
+            why = f"{metric} {value:.4f} > {th.max_tv_to_ideal}: the state is barely prepared"
+            found.append((metric, value, base if has_base else None, z if has_base else None, why))
+        elif has_base and base is not None and z is not None:
+            if value - base > limit and z > th.z:
+                why = (
+                    f"{metric} rose {base:.4f} -> {value:.4f} (+{value - base:.4f} > {limit}), "
+                    f"{z:.1f} sigma above baseline"
+                )
+                found.append((metric, value, base, z, why))
+    if has_base:
+        for metric, value, limit in (
+            ("tv_to_baseline", tv_b, th.tv),
+            ("hellinger_to_baseline", he_b, th.hellinger),
+        ):
+            if value is not None and value > limit:
+                why = f"{metric}: pooled recent counts differ by {value:.4f} > {limit}"
+                found.append((metric, value, 0.0, None, why))
+        if ex is not None and ex_b is not None and ex_z is not None and abs(ex_z) > th.z:
+            moved = "fell" if ex < ex_b else "rose"
+            why = f"expectation {moved} {ex_b:.4f} -> {ex:.4f}: |z| = {abs(ex_z):.1f} > {th.z}"
+            found.append(("expectation_z", ex, ex_b, ex_z, why))
+    if not found:
+        return []
+    context = f"{n_recent} recent run(s) vs {n_base} baseline run(s); {explain()}"
+    return [
+        DriftFinding(backend, template, metric, value, base, z, f"{why}; {context}")
+        for metric, value, base, z, why in found
+    ]
 
 
 def drift_report(
@@ -156,7 +265,10 @@ def drift_report(
     baseline: timedelta = timedelta(days=7),
     now: datetime | None = None,
 ) -> list[DriftFinding]:
-    """Every backend/template metric that drifted in ``recent`` relative to ``baseline``."""
+    """Every backend/template metric that drifted in ``recent`` relative to ``baseline``.
+
+    The calibration lookup that explains a finding only runs for rows with findings.
+    """
     th = threshold or DriftThresholds()
     end = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     rows = client.query(
@@ -169,49 +281,8 @@ def drift_report(
     ).result_rows
     findings: list[DriftFinding] = []
     for row in rows:
-        (backend, template, n_recent, n_base, cal_recent, cal_base, *metrics) = row
-        has_base = int(n_base) >= th.min_baseline_runs
-        cal = _calibration_note(client, str(backend), list(cal_recent), list(cal_base))
-        window = f"{n_recent} recent run(s) vs {n_base} baseline run(s); {cal}"
-        tv_i, tv_i_b, tv_i_z, he_i, he_i_b, he_i_z, tv_b, he_b, ex, ex_b, ex_z = map(_num, metrics)
-        checks: list[tuple[str, float | None, float | None, float | None, float]] = [
-            ("tv_to_ideal", tv_i, tv_i_b, tv_i_z, th.tv),
-            ("hellinger_to_ideal", he_i, he_i_b, he_i_z, th.hellinger),
-        ]
-        for metric, value, base, z, limit in checks:
-            if value is None or value <= limit:
-                continue
-            if has_base and (z is None or z <= th.z):
-                continue  # far from ideal, but no more than usual for this backend
-            why = (
-                f"{metric} {value:.4f} > {limit} and {z:.1f} sigma above baseline {base:.4f}"
-                if has_base and z is not None and base is not None
-                else f"{metric} {value:.4f} > {limit} with no baseline yet"
-            )
-            findings.append(
-                DriftFinding(backend, template, metric, value, base if has_base else None,
-                             z if has_base else None, f"{why}; {window}")
-            )  # fmt: skip
-        if has_base:
-            pooled = (
-                ("tv_to_baseline", tv_b, th.tv),
-                ("hellinger_to_baseline", he_b, th.hellinger),
-            )
-            for metric, value, limit in pooled:
-                if value is not None and value > limit:
-                    why = f"{metric}: pooled recent counts differ by {value:.4f} > {limit}"
-                    findings.append(
-                        DriftFinding(
-                            backend, template, metric, value, 0.0, None, f"{why}; {window}"
-                        )
-                    )
-            if ex is not None and ex_z is not None and abs(ex_z) > th.z:
-                why = f"expectation {ex:.4f} vs baseline {ex_b:.4f}: |z| = {abs(ex_z):.1f} > {th.z}"
-                findings.append(
-                    DriftFinding(
-                        backend, template, "expectation_z", ex, ex_b, ex_z, f"{why}; {window}"
-                    )
-                )
+        explain = partial(_calibration_note, client, str(row[0]), list(row[4]), list(row[5]))
+        findings += _row_findings(tuple(row), th, explain)
     return findings
 
 

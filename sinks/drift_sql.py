@@ -3,8 +3,9 @@
 Per run: n = total shots, ks = union of measured and ideal bitstrings (a missing Map key reads
 as 0), TV = 1/2 sum |p - q|, Hellinger = sqrt(1/2 sum (sqrt p - sqrt q)^2). Per backend and
 template: recent vs baseline means, baseline standard deviation floored at the shot noise
-(0.5 / sqrt(shots) for the distances, sqrt((1 - e^2) / shots) for an expectation value), and the
-distances between the pooled recent and pooled baseline counts.
+(0.5 / sqrt(shots) for the distances, sqrt(max(1 - e^2, 1 / shots) / shots) for an expectation
+value: the 1 / shots term keeps a noiseless baseline, e = 1 exactly, from dividing by zero), and
+the distances between the pooled recent and pooled baseline counts.
 """
 
 from __future__ import annotations
@@ -52,16 +53,19 @@ SELECT backend, template, n_recent, n_base, cal_recent, cal_base,
                     - sqrt(pooled_b[k] / toFloat64(arraySum(mapValues(pooled_b)))), 2),
            arrayDistinct(arrayConcat(mapKeys(pooled_r), mapKeys(pooled_b)))))) AS hel_base,
        ex_r, ex_b,
-       (ex_r - ex_b) / greatest(ex_s, sqrt(greatest(1e-12, 1 - ex_b * ex_b) / mean_shots)) AS ex_z
+       (ex_r - ex_b)
+           / greatest(ex_s, sqrt(greatest(1 / mean_shots, 1 - ex_b * ex_b) / mean_shots)) AS ex_z
 FROM per_key
 ORDER BY backend, template
 """
 
+# One row per (calibration, qubit): FINAL collapses the snapshot the canary re-records every round.
 CALIBRATION_SQL = """
-SELECT calibration_id, avg(t1_us), avg(t2_us), avg(readout_error)
+SELECT calibration_id, qubit, avg(t1_us), avg(t2_us), avg(readout_error)
 FROM qloop.calibrations FINAL
 WHERE backend = {backend:String} AND has({ids:Array(String)}, calibration_id)
-GROUP BY calibration_id
+GROUP BY calibration_id, qubit
+ORDER BY calibration_id, qubit
 """
 
 __all__ = ["CALIBRATION_SQL", "DRIFT_SQL"]

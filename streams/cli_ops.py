@@ -260,7 +260,12 @@ def drift_cmd(
 
     settings = load_settings()
     thresholds = DriftThresholds(
-        settings.drift_tv_threshold, settings.drift_hellinger_threshold, settings.drift_z_threshold
+        tv=settings.drift_tv_threshold,
+        hellinger=settings.drift_hellinger_threshold,
+        z=settings.drift_z_threshold,
+        min_baseline_runs=settings.drift_min_baseline_runs,
+        ideal_backends=settings.drift_ideal_backends,
+        max_tv_to_ideal=settings.drift_max_tv_to_ideal,
     )
     try:
         findings = drift_report(

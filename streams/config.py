@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     drift_tv_threshold: float = 0.05
     drift_hellinger_threshold: float = 0.05
     drift_z_threshold: float = 3.0
+    drift_min_baseline_runs: int = 3
+    #: Backends expected to reproduce ideal distributions (distance to ideal alone is drift).
+    drift_ideal_backends: tuple[str, ...] = ("aer_simulator",)
+    #: Distance to ideal flagged on every backend, baseline or not.
+    drift_max_tv_to_ideal: float = 0.25
     #: A fixed per-submission delay added to every backend (stands in for a cloud queue).
     backend_overhead_ms: float = 0.0
 

@@ -177,7 +177,7 @@ class IBMRuntimeAdapter:
 
 
 def fake_backend(short_name: str) -> Any:
-    """Instantiate ``qiskit_ibm_runtime.fake_provider.Fake<Name>V2`` for ``fake_<name>``.
+    """Instantiate ``fake_provider.Fake<Name>V2`` (or ``Fake<Name>``) for ``fake_<name>``.
 
     Raises:
         LookupError: no such fake backend.
@@ -185,7 +185,11 @@ def fake_backend(short_name: str) -> Any:
     """
     from qiskit_ibm_runtime import fake_provider
 
-    cls = getattr(fake_provider, f"Fake{short_name.capitalize()}V2", None)
+    name = short_name.capitalize()
+    # Newer fake devices (e.g. FakeBrisbane) are V2-only and carry no suffix.
+    cls = getattr(fake_provider, f"Fake{name}V2", None) or getattr(
+        fake_provider, f"Fake{name}", None
+    )
     if cls is None:
         raise LookupError(f"no fake backend named {short_name!r}")
     return cls()
