@@ -1,0 +1,130 @@
+"""The benchmark's pure helpers and its two no-Kafka ways, on tiny inputs (no timing asserts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from schemas import Primitive
+from streams.bench import (
+    LIMIT_OPTIONS,
+    DirectRunner,
+    PeakRss,
+    estimator_workload,
+    extrapolate,
+    latency_summary,
+    markdown_table,
+    median,
+    percentile,
+    ratio,
+    sampler_workload,
+    targets,
+)
+
+
+@pytest.mark.parametrize("q", [0, 10, 50, 95, 99, 100])
+def test_percentile_matches_numpy_linear(q: float) -> None:
+    values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0]
+    assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_percentile_edges() -> None:
+    assert percentile([], 50) == 0.0
+    assert percentile([4.0], 99) == 4.0
+
+
+def test_latency_summary_keys_and_rounding() -> None:
+    summary = latency_summary([float(v) for v in range(1, 101)])
+    assert summary == {"p50": 50.5, "p95": 95.0, "p99": 99.0, "max": 100.0}
+
+
+def test_median_ratio_extrapolate() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([]) == 0.0
+    assert ratio(1.0, 3.0) == 0.333
+    assert ratio(1.0, 0.0) == 0.0
+    assert extrapolate(2.0, 20, 1000) == pytest.approx(100.0)
+    assert extrapolate(2.0, 0, 1000) == 0.0
+
+
+def test_workloads_shape() -> None:
+    sampler = sampler_workload(4, reps=1)
+    assert sampler.primitive is Primitive.SAMPLER
+    assert sampler.shots == 1024
+    assert sampler.template.num_qubits == 4
+    values = sampler.values(3, seed=1)
+    assert values.shape == (3, sampler.circuit.num_parameters)
+    assert np.array_equal(values, sampler.values(3, seed=1))
+    estimator = estimator_workload(4)
+    assert estimator.shots is None
+    assert estimator.observable is not None and len(estimator.observable) == 3
+    assert estimator.template.observables is not None
+
+
+def test_limit_and_naive_run_on_tiny_inputs() -> None:
+    runner = DirectRunner()
+    for workload in (sampler_workload(3, reps=1), estimator_workload(3)):
+        values = workload.values(4, seed=2)
+        for options in LIMIT_OPTIONS:
+            assert runner.limit(workload, values, options) > 0
+        assert runner.naive(workload, values[:2]) > 0
+
+
+def test_limit_estimator_agrees_with_naive_estimator() -> None:
+    # The limit's single save_expectation_value must compute what Aer's EstimatorV2 computes.
+    workload = estimator_workload(3)
+    runner = DirectRunner()
+    values = workload.values(3, seed=3)
+    circuit = runner.compiled(workload)
+    binds = [{p: values[:, j].tolist() for j, p in enumerate(circuit.parameters)}]
+    result = runner.simulator.run([circuit], parameter_binds=binds, shots=1).result()
+    limit_evs = [float(np.real(result.data(k)["ev"])) for k in range(3)]
+    assert workload.observable is not None
+    pub = (workload.circuit, workload.observable, values)
+    reference = runner.estimator.run([pub]).result()[0].data.evs
+    assert limit_evs == pytest.approx(list(reference), abs=1e-9)
+
+
+def test_peak_rss_tracks_this_process() -> None:
+    import os
+
+    rss = PeakRss()
+    rss.watch("me", os.getpid())
+    rss.watch("nobody", None)
+    peaks = rss.take()
+    assert set(peaks) == {"me"} and peaks["me"] > 0
+    assert rss.take()["me"] > 0  # a take resets, the next sample refills
+
+
+def _entry(efficiency: float, speedup: float, worker_rss: float) -> dict[str, object]:
+    return {
+        "efficiency": efficiency,
+        "efficiency_to_last_result": efficiency,
+        "speedup_vs_naive": speedup,
+        "sets_per_s": {"limit": 10.0, "qloop": 5.0, "naive": 1.0},
+        "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0},
+        "backend_submissions": 2,
+        "compile_cache_hits": 2,
+        "naive_extrapolated_from": 20,
+        "peak_rss_mib": {"worker": worker_rss, "bench": 1.0},
+    }
+
+
+def test_targets_and_markdown() -> None:
+    out = {
+        "workloads": {
+            "sampler_8q": {"1000": _entry(0.95, 6.0, 300.0), "10000": _entry(0.9, 6.0, 500.0)},
+            "estimator_8q": {"1000": _entry(0.5, 10.0, 300.0)},
+        },
+        "interactive_latency_ms": {"p50": 40.0, "p99": 90.0},
+        "remote": {"speedup_vs_naive": 40.0, "sets_per_submission": 50.0},
+    }
+    checks = targets(out)
+    assert checks["efficiency_sampler_8q_n1000>=0.9"]["met"] is True
+    assert checks["speedup_estimator_8q>=12"]["met"] is False
+    assert checks["interactive_p99<=100ms"]["met"] is True
+    assert checks["remote_speedup/sets_per_submission>=0.5"]["value"] == 0.8
+    assert checks["worker_rss_growth_1k_to_10k_mib<=100"]["met"] is False
+    table = markdown_table(out)
+    assert table.count("\n") == 4  # header, rule, three rows
+    assert "20.0*" not in table and "1.0*" in table  # extrapolated naive is starred
