@@ -164,9 +164,22 @@ def check_template(template: CircuitTemplate) -> str | None:
     return None
 
 
+_measures: dict[str, bool] = {}
+
+
 def has_measurements(template: CircuitTemplate) -> bool:
-    """Return whether the template measures anything (the sampler needs it to)."""
-    return any(i.operation.name == "measure" for i in load_circuit(template).data)
+    """Return whether the template measures anything (the sampler needs it to).
+
+    Asked once per sampler update at the edge, so the answer is memoised by template id
+    (an id is a content hash: the answer never changes).
+    """
+    known = _measures.get(template.template_id)
+    if known is None:
+        known = any(i.operation.name == "measure" for i in load_circuit(template).data)
+        if len(_measures) > 4096:
+            _measures.clear()
+        _measures[template.template_id] = known
+    return known
 
 
 __all__ = [

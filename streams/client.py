@@ -63,7 +63,13 @@ class _ResultListener:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, 0.1):
+            # Wait for one message, then drain what is already fetched without waiting:
+            # consume(n, timeout) alone would hold the first result until n arrive or the
+            # timeout passes, adding up to that timeout to every interactive round trip.
+            first = self._consumer.poll(0.1)
+            if first is None:
+                continue
+            for msg in [first, *self._consumer.consume(999, 0)]:
                 if msg.error() is not None:
                     continue
                 try:

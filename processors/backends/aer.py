@@ -85,6 +85,7 @@ class AerAdapter:
         self._price = price or Price()
         self._max_shots = max_shots
         self._lock = threading.Lock()  # one AerSimulator per adapter; runs are serialised
+        self._num_qubits: int | None = None
         noise = noise_model.to_dict(serializable=True) if noise_model is not None else None
         self._target_id = "aer:" + hashlib.sha256(repr((name, noise)).encode()).hexdigest()[:16]
 
@@ -95,8 +96,10 @@ class AerAdapter:
 
     @property
     def num_qubits(self) -> int:
-        """Aer's own width limit (from available memory)."""
-        return int(self._simulator.num_qubits)
+        """Aer's own width limit (from available memory); cached, Aer rebuilds it per access."""
+        if self._num_qubits is None:
+            self._num_qubits = int(self._simulator.num_qubits)
+        return self._num_qubits
 
     @property
     def max_shots(self) -> int:
