@@ -45,9 +45,13 @@ class BudgetLedger:
     """Atomically debits tenants against their budgets.
 
     Args:
-        store: Spent amounts, keys ``"<tenant>/shots"`` and ``"<tenant>/cost"``.
+        store: Spent amounts, keys ``"<tenant>/shots"`` and ``"<tenant>/cost"``, each with a
+            ``"@<writer>"`` suffix when ``writer`` is set.
         limits: Budget per tenant.
         default: Budget for tenants not in ``limits``; None means they are unlimited.
+        writer: This process's counter suffix. Several workers sharing one store each add to
+            their own counter and read the sum of all of them, so no worker overwrites
+            another's spending (last-writer-wins on one shared key would under-count).
 
     Raises:
         InvalidBudgetError: a configured budget is malformed (refuse to start).
@@ -60,6 +64,7 @@ class BudgetLedger:
         limits: Mapping[str, Budget],
         *,
         default: Budget | None = None,
+        writer: str = "",
     ) -> None:
         for tenant, budget in list(limits.items()) + [("<default>", default or Budget())]:
             problem = check_budget(budget)
@@ -68,6 +73,7 @@ class BudgetLedger:
         self._store = store
         self._limits = dict(limits)
         self._default = default
+        self._suffix = f"@{writer}" if writer else ""
         self._lock = threading.Lock()
 
     def set_budget(self, tenant: str, budget: Budget) -> None:
@@ -83,12 +89,14 @@ class BudgetLedger:
         with self._lock:
             self._limits[tenant] = budget
 
-    def spent(self, tenant: str) -> tuple[float, float]:
-        """Return (shots, cost) spent so far by ``tenant``."""
-        return (
-            float(self._store.get(f"{tenant}/shots", 0.0)),
-            float(self._store.get(f"{tenant}/cost", 0.0)),
+    def _total(self, key: str) -> float:
+        return sum(
+            float(v) for k, v in list(self._store.items()) if k == key or k.startswith(key + "@")
         )
+
+    def spent(self, tenant: str) -> tuple[float, float]:
+        """Return (shots, cost) spent so far by ``tenant``, every writer's counter summed."""
+        return self._total(f"{tenant}/shots"), self._total(f"{tenant}/cost")
 
     def try_debit(self, tenant: str, shots: int, cost: float) -> bool:
         """Charge ``shots`` and ``cost`` if both fit; return whether it was charged.
@@ -107,8 +115,9 @@ class BudgetLedger:
                     return False
             # Shots first, then cost: a crash between the two under-counts cost for a set
             # that was never submitted, which cannot lead to overspending.
-            self._store[f"{tenant}/shots"] = spent_shots + shots
-            self._store[f"{tenant}/cost"] = spent_cost + cost
+            own_shots, own_cost = f"{tenant}/shots{self._suffix}", f"{tenant}/cost{self._suffix}"
+            self._store[own_shots] = float(self._store.get(own_shots, 0.0)) + shots
+            self._store[own_cost] = float(self._store.get(own_cost, 0.0)) + cost
             return True
 
 

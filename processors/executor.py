@@ -8,7 +8,9 @@ exactly one of: a result, a dead letter (idempotency conflict), or a duplicate (
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -77,6 +79,9 @@ class BatchExecutor:
         before_submit: Called after the ledgers are written and before the backend runs;
             the stream layer passes its journal's flush, so a debit is durable before it is
             spent. If it raises, nothing is submitted and the error propagates.
+        admission_lock: Held from a batch's first ledger write through ``before_submit``
+            (default: a private lock); the stream layer passes its journal's write lock so
+            no other flush can send half of a batch's debits and paid marks.
         now: Wall clock (UTC).
 
     """
@@ -91,6 +96,7 @@ class BatchExecutor:
         idempotency: IdempotencyLedger | None = None,
         complete_on_return: bool = True,
         before_submit: Callable[[], None] | None = None,
+        admission_lock: AbstractContextManager[object] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._backends = backends
@@ -101,6 +107,7 @@ class BatchExecutor:
         self._complete_on_return = complete_on_return
         self._before_submit = before_submit
         self._now = now
+        self._admission = admission_lock or threading.Lock()
 
     def execute(self, batch: Batch) -> ExecutionOutcome:
         """Run ``batch`` as one backend submission and shape its outcomes."""
@@ -109,9 +116,57 @@ class BatchExecutor:
         dead_letters: list[DeadLetter] = []
         duplicates: list[str] = []
         compiles: list[CompileRecord] = []
-        admitted: list[Admitted] = []
         backend_or_error = self._backend(batch.backend)
         seen_here: dict[str, str] = {}
+        # One batch at a time from its first debit to its durable flush: the stream layer's
+        # journal sends a batch's ledger writes as one atomic record batch only if no other
+        # batch's writes are interleaved with them (see streams.journal).
+        with self._admission:
+            admitted = self._admit_batch(
+                batch, backend_or_error, seen_here, outcomes, dead_letters, duplicates, compiles
+            )
+        job = None
+        if admitted and not isinstance(backend_or_error, Outcome):
+            ids = [a.pending.update.event_id for a in admitted]
+            job_id, seed = job_identity(batch.backend, ids)
+            job, executed = submit(backend_or_error, batch, admitted, job_id, seed, self._now)
+            outcomes.update(executed)
+        else:
+            job_id = None
+        completed_at = self._now()
+        results = []
+        for index, pending in enumerate(batch.sets):
+            outcome = outcomes.get(index)
+            if outcome is None:
+                continue
+            executed_here = outcome.status in (ResultStatus.SUCCEEDED, ResultStatus.FAILED)
+            results.append(
+                make_result(
+                    pending,
+                    outcome,
+                    job_id=job_id if executed_here else None,
+                    handed_at=handed_at,
+                    completed_at=completed_at,
+                )
+            )
+            if self._ledger is not None and not executed_here:
+                self._ledger.mark_done(pending.update)
+        if self._ledger is not None and self._complete_on_return:
+            self._ledger.complete(a.pending.update.event_id for a in admitted)
+        return ExecutionOutcome(job, results, compiles, dead_letters, duplicates)
+
+    def _admit_batch(
+        self,
+        batch: Batch,
+        backend_or_error: BackendAdapter | Outcome,
+        seen_here: dict[str, str],
+        outcomes: dict[int, Outcome],
+        dead_letters: list[DeadLetter],
+        duplicates: list[str],
+        compiles: list[CompileRecord],
+    ) -> list[Admitted]:
+        """Classify, debit and mark every set; make the ledger durable before returning."""
+        admitted: list[Admitted] = []
         position = -1  # index into batch.sets (a redelivered object may appear twice)
         for group in batch.groups.values():
             compiled: Compiled | Rejection | None = None
@@ -144,35 +199,7 @@ class BatchExecutor:
                 self._ledger.mark(item.pending.update)
         if admitted and self._before_submit is not None:
             self._before_submit()
-        job = None
-        if admitted and not isinstance(backend_or_error, Outcome):
-            ids = [a.pending.update.event_id for a in admitted]
-            job_id, seed = job_identity(batch.backend, ids)
-            job, executed = submit(backend_or_error, batch, admitted, job_id, seed, self._now)
-            outcomes.update(executed)
-        else:
-            job_id = None
-        completed_at = self._now()
-        results = []
-        for index, pending in enumerate(batch.sets):
-            outcome = outcomes.get(index)
-            if outcome is None:
-                continue
-            executed_here = outcome.status in (ResultStatus.SUCCEEDED, ResultStatus.FAILED)
-            results.append(
-                make_result(
-                    pending,
-                    outcome,
-                    job_id=job_id if executed_here else None,
-                    handed_at=handed_at,
-                    completed_at=completed_at,
-                )
-            )
-            if self._ledger is not None and not executed_here:
-                self._ledger.mark_done(pending.update)
-        if self._ledger is not None and self._complete_on_return:
-            self._ledger.complete(a.pending.update.event_id for a in admitted)
-        return ExecutionOutcome(job, results, compiles, dead_letters, duplicates)
+        return admitted
 
     def _backend(self, name: str) -> BackendAdapter | Outcome:
         try:

@@ -23,6 +23,7 @@ from streams.table_reader import CompactedTopicReader
 
 V = TypeVar("V")
 _WRITER_HEADER = "qloop-writer"
+_NEVER_MS = 60_000  # below message.timeout.ms (300 s); flush() sends at once regardless
 
 
 class KafkaJournal:
@@ -33,8 +34,16 @@ class KafkaJournal:
         self._writer = uuid.uuid4().hex
         self._data: dict[str, Any] = {}
         self._lock = threading.Lock()
+        #: Held by flush(); hold it across a group of writes that must reach the broker
+        #: together (the executor's admission of one batch) so no flush splits the group.
+        self.write_lock = threading.RLock()
         self._errors: list[str] = []
-        self._producer = Producer(producer_conf)
+        # Nothing is sent before flush(): everything written between two flushes (a batch's
+        # debits and its paid marks) leaves as one record batch on the single-partition topic,
+        # and the broker appends a record batch whole or not at all. So a kill -9 mid-flush can
+        # never keep a debit but lose its paid mark (the set would be charged again after the
+        # restart) or keep a mark but lose its debit (executed uncharged: overspending).
+        self._producer = Producer({**producer_conf, "linger.ms": _NEVER_MS})
         self._reader = CompactedTopicReader(reader_conf, topic, self._apply, name="ledger-reader")
         self._reader_conf = reader_conf
 
@@ -55,6 +64,11 @@ class KafkaJournal:
                 payload = json.loads(value)
                 if payload.get("w") != self._writer:  # our own writes are already applied
                     self._data[name] = payload["v"]
+
+    @property
+    def writer(self) -> str:
+        """Id of this process in the journal (one per process start)."""
+        return self._writer
 
     def get(self, key: str, default: Any = None) -> Any:
         """Current value of ``key``."""
@@ -93,7 +107,8 @@ class KafkaJournal:
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait until every write is acknowledged; raise :class:`PublishError` otherwise."""
-        remaining = self._producer.flush(timeout_s)
+        with self.write_lock:
+            remaining = self._producer.flush(timeout_s)
         errors, self._errors = self._errors, []
         if remaining or errors:
             raise PublishError(f"ledger writes not acknowledged: {remaining} pending, {errors[:3]}")

@@ -13,9 +13,9 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from processors.batcher import Batch, TopologyBatcher
@@ -25,13 +25,14 @@ from processors.pending import PendingSet, SourceRef
 from processors.validation import Rejection, validate_against_template
 from schemas import DeadLetter, ErrorCode
 from streams.edge import Edge
-from streams.kafka_io import Publisher
+from streams.kafka_io import Publisher, PublishError
 from streams.template_registry import TemplateRegistry
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 Ack = Callable[[], object]
+_FLUSH_S = 330.0
 
 
 @dataclass(slots=True)
@@ -69,6 +70,9 @@ class ProcessingPipeline:
         max_in_flight: int,
         template_wait_s: float,
         on_results_published: Callable[[list[str]], None] = lambda ids: None,
+        done_elsewhere: Callable[[list[str]], set[str]] = lambda ids: set(),
+        dead_letter_ledger: MutableMapping[str, str] | None = None,
+        flush_ledger: Callable[[], None] = lambda: None,
     ) -> None:
         self.edge = edge
         self.registry = registry
@@ -79,6 +83,12 @@ class ProcessingPipeline:
         self.template_wait_s = template_wait_s
         self.max_in_flight = max_in_flight
         self._on_results_published = on_results_published
+        self._done_elsewhere = done_elsewhere
+        #: Bumped on every partition revocation; a batch that straddles one, or that ran
+        #: longer than ``stale_after_s`` (this worker may have been paused past its session
+        #: and replaced), re-reads the ledger before publishing (see :meth:`_fence`).
+        self.rebalance_epoch = 0
+        self.stale_after_s = 30.0
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._acks: dict[SourceRef, Ack] = {}
         # Event ids batched or executing here. The ledger only knows an id once its batch is
@@ -86,6 +96,11 @@ class ProcessingPipeline:
         # would otherwise be executed a second time; it waits for the first copy instead.
         self._live: dict[str, _Live] = {}
         self._ack_after_flush: list[Ack] = []
+        # Source coordinates of dead letters already published (a redelivered bad input must
+        # not be dead-lettered twice), and those published since the last tick.
+        self._dead_ledger = dead_letter_ledger
+        self._flush_ledger = flush_ledger
+        self._dead_pending: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
         self.stats = PipelineStats()
@@ -154,9 +169,21 @@ class ProcessingPipeline:
             await self.dispatch(batch)
 
     def _dead_letter(self, letter: DeadLetter, ack: Ack) -> None:
+        key = f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}"
+        if self._dead_ledger is not None:
+            if key in self._dead_ledger:  # redelivered after a crash: already dead-lettered
+                self._ack_after_flush.append(ack)
+                return
+            self._dead_pending.append(key)
         self.publisher.publish(self.topics.dead_letters, letter.event_id, letter)
         self.stats.dead_letters += 1
         self._ack_after_flush.append(ack)
+
+    def _record_dead_letters(self, keys: list[str]) -> None:
+        if self._dead_ledger is not None and keys:
+            for key in keys:
+                self._dead_ledger[key] = "done"
+            self._flush_ledger()
 
     async def tick(self) -> None:
         """Close batches whose ``max_wait`` elapsed; make edge dead letters durable."""
@@ -164,7 +191,18 @@ class ProcessingPipeline:
             await self.dispatch(batch)
         if self._ack_after_flush:
             acks, self._ack_after_flush = self._ack_after_flush, []
-            await asyncio.get_running_loop().run_in_executor(self._pool, self.publisher.flush)
+            keys, self._dead_pending = self._dead_pending, []
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._pool, self.publisher.flush)
+                await loop.run_in_executor(self._pool, self._record_dead_letters, keys)
+            except PublishError as exc:
+                # Broker unreachable: keep the acks and try again on the next tick (the records
+                # stay queued in the producer), instead of dropping them and stalling commits.
+                self._ack_after_flush = acks + self._ack_after_flush
+                self._dead_pending = keys + self._dead_pending
+                log.warning("dead letters not yet acknowledged, retrying: %s", exc)
+                return
             for ack in acks:
                 ack()
 
@@ -189,11 +227,26 @@ class ProcessingPipeline:
 
     async def _run(self, batch: Batch, slot: asyncio.Semaphore) -> None:
         loop = asyncio.get_running_loop()
+        epoch, started = self.rebalance_epoch, time.monotonic()
         try:
             outcome = await loop.run_in_executor(self._pool, self.executor.execute, batch)
+            if epoch != self.rebalance_epoch or time.monotonic() - started > self.stale_after_s:
+                outcome = await loop.run_in_executor(self._pool, self._fence, outcome)
             self._publish(outcome)
-            await loop.run_in_executor(self._pool, self.publisher.flush)
-            self._on_results_published([r.event_id for r in outcome.results])
+            try:
+                # Longer than librdkafka's message timeout (300 s): a broker outage stalls the
+                # batch until the broker is back instead of failing it, which would leave its
+                # inputs unacked until the next restart and stall the partition's commits.
+                await loop.run_in_executor(self._pool, self.publisher.flush, _FLUSH_S)
+            except PublishError:
+                # Some records timed out for good: publish the outcome again (downstream
+                # deduplicates by event id) rather than lose a result.
+                log.warning("republishing a batch of %d sets after a delivery error", batch.size)
+                self._publish(outcome, count=False)
+                await loop.run_in_executor(self._pool, self.publisher.flush, _FLUSH_S)
+            # Off the event loop: it may flush the ledger, which waits for the broker.
+            ids = [r.event_id for r in outcome.results]
+            await loop.run_in_executor(self._pool, self._on_results_published, ids)
             self.stats.batch_sizes[batch.size] += 1
             for pending in batch.sets:
                 ack = self._acks.pop(pending.source, None)
@@ -215,17 +268,32 @@ class ProcessingPipeline:
         finally:
             slot.release()
 
-    def _publish(self, outcome: ExecutionOutcome) -> None:
+    def _fence(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
+        """Drop results another worker already published while this batch was running.
+
+        Narrows, but does not close, the zombie-worker window: closing it needs
+        transactional producers fenced per partition.
+        """
+        done = self._done_elsewhere([r.event_id for r in outcome.results])
+        if not done:
+            return outcome
+        log.warning("dropping %d result(s) already published by another worker", len(done))
+        kept = [r for r in outcome.results if r.event_id not in done]
+        return replace(outcome, results=kept, duplicates=[*outcome.duplicates, *sorted(done)])
+
+    def _publish(self, outcome: ExecutionOutcome, *, count: bool = True) -> None:
         topics = self.topics
         if outcome.job is not None:
             self.publisher.publish(topics.jobs, outcome.job.job_id, outcome.job)
-            self.stats.submissions += 1
         for record in outcome.compiles:
             self.publisher.publish(topics.compilations, record.compile_key, record)
         for result in outcome.results:
             self.publisher.publish(topics.results, result.event_id, result)
         for letter in outcome.dead_letters:
             self.publisher.publish(topics.dead_letters, letter.event_id, letter)
+        if not count:
+            return
+        self.stats.submissions += outcome.job is not None
         self.stats.results += len(outcome.results)
         self.stats.dead_letters += len(outcome.dead_letters)
         self.stats.duplicates += len(outcome.duplicates)

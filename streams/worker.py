@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ from streams.template_registry import TemplateRegistry
 from streams.topics import TopicNames, create_topics
 
 log = logging.getLogger(__name__)
+
+#: Test-only switch (fault-test negative control): ``1`` runs the worker WITHOUT its idempotency
+#: ledger, so redeliveries re-execute and re-charge. Never set it in production.
+UNSAFE_DISABLE_LEDGER = "QLOOP_UNSAFE_DISABLE_LEDGER"
+_LEDGER_FLUSH_S = 330.0
 
 
 def make_codec(settings: Settings) -> AvroCodec:
@@ -98,15 +104,36 @@ class Worker:
         default = None
         if settings.default_budget_shots is not None or settings.default_budget_cost is not None:
             default = Budget(settings.default_budget_shots, settings.default_budget_cost)
-        idempotency = IdempotencyLedger(journal.view("event/"))
+        idempotency: IdempotencyLedger | None = IdempotencyLedger(journal.view("event/"))
+        if os.environ.get(UNSAFE_DISABLE_LEDGER) == "1":
+            log.warning(
+                "%s=1: idempotency ledger DISABLED (fault-test control)", UNSAFE_DISABLE_LEDGER
+            )
+            idempotency = None
+
+        def flush_ledger() -> None:
+            # Past librdkafka's message timeout (300 s), so a broker outage shorter than that
+            # stalls the batch instead of failing it; a failure here is a real delivery error.
+            journal.flush(_LEDGER_FLUSH_S)
+
+        def results_published(event_ids: list[str]) -> None:
+            # Make "done" durable now, not with the next batch's debit: a crash in between
+            # would otherwise re-execute the batch after a restart and publish its results twice.
+            if idempotency is not None:
+                idempotency.complete(event_ids)
+                flush_ledger()
+
         executor = BatchExecutor(
             make_backends(settings).get,
             CompileCache(settings.compile_cache_size),
             limits=limits,
-            budget=BudgetLedger(journal.view("spent/"), budgets, default=default),
+            budget=BudgetLedger(
+                journal.view("spent/"), budgets, default=default, writer=journal.writer
+            ),
             idempotency=idempotency,
             complete_on_return=False,
-            before_submit=journal.flush,
+            before_submit=flush_ledger,
+            admission_lock=journal.write_lock,
         )
         pipeline = ProcessingPipeline(
             edge=edge,
@@ -117,7 +144,10 @@ class Worker:
             topics=topics,
             max_in_flight=settings.max_in_flight,
             template_wait_s=settings.template_wait_ms / 1000,
-            on_results_published=idempotency.complete,
+            on_results_published=results_published,
+            done_elsewhere=_done_elsewhere(journal),
+            dead_letter_ledger=journal.view("dead/") if idempotency is not None else None,
+            flush_ledger=flush_ledger,
         )
         app = _faust_app(settings, topics, pipeline, journal)
         return cls(settings, topics, app, pipeline, journal, registry)
@@ -190,14 +220,32 @@ def _faust_app(
 
     app.on_before_shutdown.connect(drain)  # type: ignore[arg-type]
 
+    pipeline.stale_after_s = float(app.conf.broker_session_timeout) / 2
+
     async def on_revoked(_app: Any, revoked: Any, **_kw: Any) -> None:
+        pipeline.rebalance_epoch += 1
         # Finish what was taken from the revoked partitions so their offsets commit before
         # another worker takes over; then make sure the ledger has everything it wrote.
         await pipeline.drain()
         await asyncio.get_running_loop().run_in_executor(None, journal.flush)
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+
+    async def on_assigned(_app: Any, assigned: Any, **_kw: Any) -> None:
+        # A partition taken over from another worker must be checked against everything that
+        # worker wrote to the ledger (its paid marks), not against a tail that lags behind.
+        await asyncio.get_running_loop().run_in_executor(None, journal.wait_caught_up)
+
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     return app
+
+
+def _done_elsewhere(journal: KafkaJournal) -> Callable[[list[str]], set[str]]:
+    def check(event_ids: list[str]) -> set[str]:
+        journal.wait_caught_up(30)
+        return {e for e in event_ids if str(journal.get(f"event/{e}", "")).startswith("done:")}
+
+    return check
 
 
 def run_worker(settings: Settings, *, create: bool = True) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +19,7 @@ from qiskit.circuit.library import efficient_su2, real_amplitudes
 from schemas import AvroCodec
 from sinks import query
 from streams.config import Settings
-from streams.runtime import LocalStack
+from streams.runtime import LocalStack, settings_env
 from streams.topics import TopicNames
 
 T = TypeVar("T")
@@ -159,6 +162,37 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def spawn_worker(
+    settings: Settings, name: str, extra_env: dict[str, str] | None = None, timeout_s: float = 120
+) -> subprocess.Popen[bytes]:
+    """Start one more ``python -m streams worker`` on ``settings``; return once it is ready.
+
+    ``extra_env`` adds variables (e.g. faust's ``BROKER_SESSION_TIMEOUT``); the log goes to
+    ``data_dir/<name>.log``. The caller stops it (SIGTERM, or SIGKILL for fault tests).
+    """
+    ready = settings.data_dir / f"{name}.ready"
+    ready.unlink(missing_ok=True)
+    env = {**os.environ, **settings_env(settings), **(extra_env or {})}
+    env["QLOOP_READY_FILE"] = str(ready)
+    with open(settings.data_dir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "streams", "worker", "--log-level", "WARNING"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"worker {name} exited with {proc.returncode}, see its log")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"worker {name} not ready within {timeout_s:.0f}s")
+        time.sleep(0.1)
+    return proc
+
+
 def processor_group(topics: TopicNames) -> str:
     """The faust worker's consumer group (its app id)."""
     return f"{topics.prefix}processor"
@@ -173,6 +207,7 @@ __all__ = [
     "running_stack",
     "sampler_circuit",
     "sink_counts",
+    "spawn_worker",
     "stack_settings",
     "su2_circuit",
     "wait_for_sink",

@@ -49,7 +49,8 @@ def _spent_shots(stack: LocalStack, tenant: str) -> float:
     consumer = Consumer(
         {"bootstrap.servers": stack.settings.bootstrap, "group.id": f"l-{uuid.uuid4().hex}"}
     )
-    spent, key, topic = 0.0, f"spent/{tenant}/shots".encode(), stack.topics.ledger
+    latest: dict[bytes, float] = {}  # one counter per worker process: sum their last values
+    key, topic = f"spent/{tenant}/shots".encode(), stack.topics.ledger
     try:
         _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
@@ -58,11 +59,12 @@ def _spent_shots(stack: LocalStack, tenant: str) -> float:
             for msg in consumer.consume(500, 0.5):
                 if msg.error() is None:
                     position = msg.offset() or 0
-                    if msg.key() == key and msg.value():
-                        spent = float(json.loads(msg.value())["v"])
+                    name = msg.key() or b""
+                    if (name == key or name.startswith(key + b"@")) and msg.value():
+                        latest[name] = float(json.loads(msg.value() or b"0")["v"])
     finally:
         consumer.close()
-    return spent
+    return sum(latest.values())
 
 
 def test_redelivered_update_executes_and_charges_once_across_restart(

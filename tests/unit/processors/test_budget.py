@@ -52,3 +52,17 @@ def test_invalid_budgets_are_refused(bad: Budget) -> None:
     ledger = BudgetLedger({}, {})
     with pytest.raises(InvalidBudgetError):
         ledger.set_budget("t", bad)
+
+
+def test_two_writers_sharing_a_store_see_each_others_spending() -> None:
+    """Per-writer counters: neither worker overwrites the other's spend (last-writer-wins)."""
+    from processors.budget import Budget, BudgetLedger
+
+    store: dict[str, float] = {}
+    a = BudgetLedger(store, {"t": Budget(shots=1000)}, writer="a")
+    b = BudgetLedger(store, {"t": Budget(shots=1000)}, writer="b")
+    assert a.try_debit("t", 400, 0.0)
+    assert b.try_debit("t", 400, 0.0)
+    assert not a.try_debit("t", 300, 0.0)  # 800 spent in total: 300 more would overspend
+    assert a.spent("t") == b.spent("t") == (800.0, 0.0)
+    assert store == {"t/shots@a": 400.0, "t/cost@a": 0.0, "t/shots@b": 400.0, "t/cost@b": 0.0}

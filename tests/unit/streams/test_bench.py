@@ -6,20 +6,11 @@ import numpy as np
 import pytest
 
 from schemas import Primitive
-from streams.bench import (
-    LIMIT_OPTIONS,
-    DirectRunner,
-    PeakRss,
-    estimator_workload,
-    extrapolate,
-    latency_summary,
-    markdown_table,
-    median,
-    percentile,
-    ratio,
-    sampler_workload,
-    targets,
-)
+from streams.bench.direct import LIMIT_OPTIONS, DirectRunner
+from streams.bench.report import markdown_table, targets
+from streams.bench.rss import PeakRss
+from streams.bench.stats import extrapolate, latency_summary, median, percentile, ratio
+from streams.bench.workloads import estimator_workload, sampler_workload
 
 
 @pytest.mark.parametrize("q", [0, 10, 50, 95, 99, 100])

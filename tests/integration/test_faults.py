@@ -1,0 +1,601 @@
+"""Fault scenarios S1, S2, S8, S10, S11 of RELIABILITY.md, each judged by the same oracle.
+
+Oracle (``Figures.violations``): one result record per accepted input on the result topic and
+one row in ClickHouse (plain ``count()``, ``count() FINAL`` and ``uniqExact``); one dead letter
+per bad input injected; the budget ledger charged exactly the shots of the distinct accepted
+inputs (so at most one paid submission per id); zero lag for the processor and sink groups.
+A negative control runs a worker with its idempotency ledger switched off
+(``QLOOP_UNSAFE_DISABLE_LEDGER=1``, test-only) and asserts that the same oracle fails.
+
+Workers are separate ``python -m streams worker`` processes so they can be killed for real;
+the sink is a thread of this process (it owns chDB, so the oracle can query it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from pipeline_support import (
+    committed_offsets,
+    end_offsets,
+    processor_group,
+    read_records,
+    sampler_circuit,
+    spawn_worker,
+    stack_settings,
+    wait_until,
+)
+
+from processors import make_template
+from schemas import AvroCodec, CircuitTemplate, JobResult, JobSubmitted, ParameterUpdate
+from schemas import ResultStatus as Status
+from sinks import query
+from streams.broker import LocalBroker, free_port
+from streams.client import new_update
+from streams.config import Settings
+from streams.kafka_io import Publisher
+from streams.runtime import LocalStack
+from streams.topics import TopicNames
+
+pytestmark = pytest.mark.integration
+
+TENANT = "faults"
+#: faust reads these from the environment: a killed or stopped member leaves the group after
+#: 6 s instead of 60 s (the broker's group.min.session.timeout.ms is 6 s).
+FAST_GROUP = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1"}
+SETTLE_S = 120.0
+
+
+# --------------------------------------------------------------------------- workload
+
+
+@dataclass
+class Workload:
+    """What a test fed the pipeline: accepted updates and the number of bad inputs."""
+
+    template: CircuitTemplate
+    updates: list[ParameterUpdate]
+    bad: int
+
+    @property
+    def ids(self) -> set[str]:
+        return {u.event_id for u in self.updates}
+
+    @property
+    def shots(self) -> int:
+        return sum(u.shots or 0 for u in self.updates)
+
+
+def make_workload(n: int, *, shots: int | None = None, name: str = "faults") -> Workload:
+    template = make_template(sampler_circuit(3, prefix=name[:2]), f"ra3-{name}")
+    width = len(template.parameter_names)
+    updates = [
+        new_update(
+            template,
+            [0.01 * (k % 300) + 0.001 * j for j in range(width)],
+            experiment_id=name,
+            iteration=k,
+            tenant=TENANT,
+            shots=shots if shots is not None else 10 + k % 7,
+        )
+        for k in range(n)
+    ]
+    return Workload(template, updates, bad=2)
+
+
+def produce(
+    settings: Settings, work: Workload, *, bad: bool = True, per_second: float | None = None
+) -> None:
+    """Template first, then the updates keyed by event id (spread over partitions).
+
+    Two bad inputs (non-Avro bytes, NaN parameters) go in the first tenth of the stream.
+    ``per_second`` paces the stream (flushing every 10 updates) instead of a burst.
+    """
+    started = time.monotonic()
+    topics = TopicNames(settings.topic_prefix)
+    publisher = Publisher.from_settings(settings)
+    publisher.publish(topics.templates, work.template.template_id, work.template)
+    publisher.flush()
+    for k, update in enumerate(work.updates):
+        publisher.publish(topics.updates, update.event_id, update)
+        if per_second is not None and k % 10 == 9:
+            publisher.flush()
+            time.sleep(max(0.0, started + (k + 1) / per_second - time.monotonic()))
+        if bad and k == len(work.updates) // 20:
+            publisher.publish_raw(topics.updates, "poison", b"\x00\x01 not avro at all")
+        if bad and k == len(work.updates) // 10:
+            nan = new_update(
+                work.template,
+                [math.nan] * len(work.template.parameter_names),
+                experiment_id="bad",
+                tenant=TENANT,
+                shots=10,
+            )
+            publisher.publish(topics.updates, nan.event_id, nan)
+    publisher.flush()
+    publisher.close()
+
+
+class ResultWatcher:
+    """Counts result records (and distinct ids) on the result topic, from the beginning."""
+
+    def __init__(self, settings: Settings) -> None:
+        topic = TopicNames(settings.topic_prefix).results
+        self._consumer = Consumer(
+            {
+                **settings.librdkafka_config(),
+                "group.id": f"watch-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+            }
+        )
+        parts = self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        self.counts: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._codec = AvroCodec()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(500, 0.1):
+                if msg.error() is None and msg.value():
+                    self.counts[self._codec.decode(JobResult, msg.value() or b"").event_id] += 1
+        self._consumer.close()
+
+    @property
+    def distinct(self) -> int:
+        return len(self.counts)
+
+    def wait_for(self, count: int, timeout_s: float = 120) -> None:
+        wait_until(lambda: self.distinct >= count, timeout_s, f"{count} distinct results")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def watchers() -> Iterator[list[ResultWatcher]]:
+    made: list[ResultWatcher] = []
+    yield made
+    for watcher in made:
+        watcher.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Worker processes a test started: killed at teardown if still alive."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def produce_in_background(
+    settings: Settings, work: Workload, per_second: float
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=produce, args=(settings, work), kwargs={"per_second": per_second}, daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def kill9(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+
+
+# --------------------------------------------------------------------------- the oracle
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything the oracle looks at, measured after the pipeline settled."""
+
+    accepted: int
+    bad: int
+    expected_shots: float
+    topic_records: int
+    topic_distinct: int
+    ch_plain: int
+    ch_final: int
+    ch_distinct: int
+    dlq_topic: int
+    dlq_ch: int
+    executions: int  # (JobSubmitted, accepted id) pairs: > accepted means re-executions
+    reexecuted_ids: int
+    spent_shots: float
+    lag: int
+    statuses: dict[str, int]
+
+    def violations(self) -> list[str]:
+        n = self.accepted
+        checks = {
+            "result records on the topic": (self.topic_records, n),
+            "distinct ids on the topic": (self.topic_distinct, n),
+            "result rows in ClickHouse (count())": (self.ch_plain, n),
+            "result rows in ClickHouse (count() FINAL)": (self.ch_final, n),
+            "distinct ids in ClickHouse": (self.ch_distinct, n),
+            "dead letters on the topic": (self.dlq_topic, self.bad),
+            "dead letters in ClickHouse": (self.dlq_ch, self.bad),
+            "shots charged (paid submissions)": (self.spent_shots, self.expected_shots),
+            "consumer lag": (self.lag, 0),
+        }
+        return [f"{name}: {got} != {want}" for name, (got, want) in checks.items() if got != want]
+
+
+def spent_shots(settings: Settings) -> float:
+    """The tenant's spent shots as last written to the compacted ledger topic."""
+    topic = TopicNames(settings.topic_prefix).ledger
+    key = f"spent/{TENANT}/shots".encode()
+    latest: dict[bytes, float] = {}  # one counter per worker process: sum their last values
+    for _p, _o, msg in _ledger_records(settings.bootstrap, topic):
+        if msg[0] is not None and (msg[0] == key or msg[0].startswith(key + b"@")) and msg[1]:
+            latest[msg[0]] = float(json.loads(msg[1])["v"])
+    return sum(latest.values())
+
+
+def _ledger_records(bootstrap: str, topic: str) -> list[tuple[int, int, tuple[bytes, bytes]]]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"l-{uuid.uuid4().hex}"})
+    out: list[tuple[int, int, tuple[bytes, bytes]]] = []
+    try:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        position = -1
+        while position + 1 < high:
+            for msg in consumer.consume(500, 0.5):
+                if msg.error() is None:
+                    position = msg.offset() or 0
+                    out.append((0, position, (msg.key() or b"", msg.value() or b"")))
+    finally:
+        consumer.close()
+    return out
+
+
+def total_lag(settings: Settings) -> int:
+    topics = TopicNames(settings.topic_prefix)
+    bootstrap = settings.bootstrap
+    groups = [(processor_group(topics), topics.updates)]
+    groups += [
+        (f"{topics.prefix}sink", t)
+        for t in (topics.results, topics.jobs, topics.dead_letters, topics.compilations)
+    ]
+    lag = 0
+    for group, topic in groups:
+        done = committed_offsets(bootstrap, group, topic)
+        for partition, end in end_offsets(bootstrap, topic).items():
+            lag += max(0, end - max(done.get(partition, 0), 0))
+    return lag
+
+
+def _ch(settings: Settings, work: Workload) -> tuple[int, int, int, int]:
+    ids = sorted(work.ids)
+    _cols, rows = query(
+        settings.dsn,
+        "SELECT (SELECT count() FROM qloop.results WHERE event_id IN {ids:Array(String)}),"
+        " (SELECT count() FROM qloop.results FINAL WHERE event_id IN {ids:Array(String)}),"
+        " (SELECT uniqExact(event_id) FROM qloop.results WHERE event_id IN {ids:Array(String)}),"
+        " (SELECT count() FROM qloop.dead_letters WHERE source_topic = {t:String})",
+        {"ids": ids, "t": TopicNames(settings.topic_prefix).updates},
+    )
+    return int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), int(rows[0][3])
+
+
+def settle(stack: LocalStack, work: Workload, timeout_s: float = SETTLE_S) -> float:
+    """Wait until every input has a result in ClickHouse and every group has zero lag."""
+    started = time.monotonic()
+
+    def done() -> bool:
+        stack.check()
+        _plain, _final, distinct, dlq = _ch(stack.settings, work)
+        return distinct >= len(work.updates) and dlq >= work.bad and total_lag(stack.settings) == 0
+
+    deadline = started + timeout_s
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def measure(
+    stack: LocalStack, work: Workload, expected_shots: float | None = None, *, bad: bool = True
+) -> Figures:
+    settings, topics = stack.settings, stack.topics
+    ids = work.ids
+    results = [r for r in read_records(settings.bootstrap, topics.results, JobResult)]
+    mine = [r for r in results if r.event_id in ids]
+    per_id: Counter[str] = Counter()
+    for job in read_records(settings.bootstrap, topics.jobs, JobSubmitted):
+        per_id.update(set(job.event_ids) & ids)
+    letters = read_topic_count(settings.bootstrap, topics.dead_letters)
+    plain, final, distinct, dlq = _ch(settings, work)
+    return Figures(
+        accepted=len(ids),
+        bad=work.bad if bad else 0,
+        expected_shots=work.shots if expected_shots is None else expected_shots,
+        topic_records=len(mine),
+        topic_distinct=len({r.event_id for r in mine}),
+        ch_plain=plain,
+        ch_final=final,
+        ch_distinct=distinct,
+        dlq_topic=letters,
+        dlq_ch=dlq,
+        executions=sum(per_id.values()),
+        reexecuted_ids=sum(1 for c in per_id.values() if c > 1),
+        spent_shots=spent_shots(settings),
+        lag=total_lag(settings),
+        statuses=dict(Counter(str(r.status) for r in {r.event_id: r for r in mine}.values())),
+    )
+
+
+def read_topic_count(bootstrap: str, topic: str) -> int:
+    ends = end_offsets(bootstrap, topic)
+    return sum(ends.values())  # dead letters are only ever appended by the worker
+
+
+def report(name: str, figures: Figures, **extra: Any) -> None:
+    print(f"\n{name}: {figures}")
+    for key, value in extra.items():
+        print(f"  {key}: {value}")
+
+
+def fault_settings(bootstrap: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "max_batch": 20,
+        "max_wait_ms": 50,
+        "backend_overhead_ms": 200,
+        "budgets": {TENANT: {"shots": 1e9}},
+    }
+    values.update(overrides)
+    return stack_settings(bootstrap, tmp_path, **values)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def test_s1_worker_kill9_at_20_50_80_percent(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    watchers: list[ResultWatcher],
+) -> None:
+    settings = fault_settings(kafka_bootstrap, tmp_path)
+    work = make_workload(400, name="s1")
+    with LocalStack(settings, worker=False) as stack:
+        produce(settings, work)
+        watcher = ResultWatcher(settings)
+        watchers.append(watcher)
+        procs.append(spawn_worker(settings, "w0", FAST_GROUP))
+        restarts = []
+        for k, fraction in enumerate((0.2, 0.5, 0.8)):
+            watcher.wait_for(int(fraction * len(work.updates)))
+            kill9(procs[-1])
+            at = watcher.distinct
+            started = time.monotonic()
+            procs.append(spawn_worker(settings, f"w{k + 1}", FAST_GROUP))
+            ready = time.monotonic() - started
+            wait_until(lambda at=at: watcher.distinct > at, 60, "progress after the restart")
+            restarts.append((at, round(ready, 1), round(time.monotonic() - started, 1)))
+        settle_s = settle(stack, work)
+        stop(procs[-1])
+        figures = measure(stack, work)
+    report("S1", figures, kills_at_restart_ready_progress_s=restarts, settle_s=round(settle_s, 1))
+    assert figures.violations() == []
+
+
+def test_s2_broker_kill9_and_restart_after_10s(
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    watchers: list[ResultWatcher],
+) -> None:
+    # Our own broker: killing the session broker would break every other test.
+    settings = Settings(
+        data_dir=tmp_path,
+        kafka_port=free_port(),
+        topic_prefix=f"b{uuid.uuid4().hex[:8]}.",
+        max_batch=20,
+        max_wait_ms=50,
+        backend_overhead_ms=200,
+        budgets={TENANT: {"shots": 1e9}},
+    )
+    work = make_workload(300, name="s2")
+    with LocalStack(settings, worker=False) as stack:
+        produce(settings, work)
+        watcher = ResultWatcher(settings)
+        watchers.append(watcher)
+        procs.append(spawn_worker(settings, "w0", FAST_GROUP))
+        watcher.wait_for(len(work.updates) // 3)
+        broker = LocalBroker(settings.kafka_data_dir, port=settings.kafka_port)
+        pid = broker.status().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        seen_at_kill = watcher.distinct
+        time.sleep(10)
+        broker.start()
+        back_s = time.monotonic() - killed_at
+        wait_until(lambda: watcher.distinct > seen_at_kill, 120, "progress after the broker")
+        progress_s = time.monotonic() - killed_at
+        settle_s = settle(stack, work, timeout_s=180)
+        assert procs[0].poll() is None, "the worker died instead of recovering"
+        stop(procs[0])
+        figures = measure(stack, work)
+    report(
+        "S2",
+        figures,
+        seen_at_kill=seen_at_kill,
+        broker_back_s=round(back_s, 1),
+        first_progress_after_kill_s=round(progress_s, 1),
+        settle_s=round(settle_s, 1),
+    )
+    assert figures.violations() == []
+
+
+def test_s8_budget_never_overspent_through_kill9(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    watchers: list[ResultWatcher],
+) -> None:
+    shots, affordable, n = 10, 25, 120
+    settings = fault_settings(
+        kafka_bootstrap,
+        tmp_path,
+        max_batch=5,
+        backend_overhead_ms=300,
+        budgets={TENANT: {"shots": shots * affordable}},
+    )
+    work = make_workload(n, shots=shots, name="s8")
+    with LocalStack(settings, worker=False) as stack:
+        produce(settings, work)
+        watcher = ResultWatcher(settings)
+        watchers.append(watcher)
+        procs.append(spawn_worker(settings, "w0", FAST_GROUP))
+        watcher.wait_for(6)  # the first batch is out; more are paid for and executing
+        kill9(procs[0])
+        at_kill = watcher.distinct
+        procs.append(spawn_worker(settings, "w1", FAST_GROUP))
+        settle(stack, work)
+        stop(procs[1])
+        figures = measure(stack, work, expected_shots=shots * affordable)
+    report("S8", figures, results_at_kill=at_kill)
+    assert figures.violations() == []
+    assert figures.statuses == {
+        str(Status.SUCCEEDED): affordable,
+        str(Status.BUDGET_EXCEEDED): n - affordable,
+    }
+
+
+def test_s10_second_worker_joins_then_is_killed(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    watchers: list[ResultWatcher],
+) -> None:
+    settings = fault_settings(kafka_bootstrap, tmp_path)
+    work = make_workload(400, name="s10")
+    with LocalStack(settings, worker=False) as stack:
+        producer = produce_in_background(settings, work, per_second=20)
+        watcher = ResultWatcher(settings)
+        watchers.append(watcher)
+        procs.append(spawn_worker(settings, "a", FAST_GROUP))
+        watcher.wait_for(len(work.updates) // 5)
+        procs.append(spawn_worker(settings, "b", FAST_GROUP))
+        joined_at = watcher.distinct
+        watcher.wait_for(len(work.updates) * 3 // 5)
+        kill9(procs[1])
+        killed_at, started = watcher.distinct, time.monotonic()
+        producer.join(60)
+        settle_s = settle(stack, work)
+        stop(procs[0])
+        figures = measure(stack, work)
+    report(
+        "S10",
+        figures,
+        b_joined_at=joined_at,
+        b_killed_at=killed_at,
+        settle_after_kill_s=round(settle_s, 1),
+        since_kill_s=round(time.monotonic() - started, 1),
+    )
+    assert figures.violations() == []
+
+
+@pytest.mark.xfail(
+    reason=(
+        "known gap: a worker resumed after SIGSTOP past its session timeout is a zombie that "
+        "still processes its fetched buffer, racing the worker that took its partitions "
+        "(double execution and charges). Closing it needs per-partition transactional "
+        "producers (fencing); the stale-batch ledger check only narrows it."
+    ),
+    strict=False,
+)
+def test_s11_sigstop_past_session_timeout_then_sigcont(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    watchers: list[ResultWatcher],
+) -> None:
+    settings = fault_settings(kafka_bootstrap, tmp_path)
+    work = make_workload(400, name="s11")
+    with LocalStack(settings, worker=False) as stack:
+        producer = produce_in_background(settings, work, per_second=20)
+        watcher = ResultWatcher(settings)
+        watchers.append(watcher)
+        procs.append(spawn_worker(settings, "a", FAST_GROUP))
+        procs.append(spawn_worker(settings, "b", FAST_GROUP))
+        watcher.wait_for(len(work.updates) // 4)
+        procs[0].send_signal(signal.SIGSTOP)  # mid-batch: its batches are paid, not published
+        stopped_at = watcher.distinct
+        time.sleep(10)  # past the 6 s session timeout: b takes a's partitions over
+        taken_over = watcher.distinct - stopped_at
+        procs[0].send_signal(signal.SIGCONT)
+        producer.join(60)
+        settle_s = settle(stack, work)
+        alive = [p.poll() is None for p in procs]
+        for proc in procs:
+            if proc.poll() is None:
+                stop(proc)
+        figures = measure(stack, work)
+    report(
+        "S11",
+        figures,
+        stopped_at=stopped_at,
+        results_while_stopped=taken_over,
+        settle_s=round(settle_s, 1),
+        alive_after=alive,
+    )
+    assert taken_over > 0, "the other worker never took the stopped worker's partitions"
+    assert figures.violations() == []
+
+
+@pytest.mark.parametrize("ledger", [True, False], ids=["ledger-on", "ledger-off-control"])
+def test_negative_control_oracle_catches_disabled_ledger(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+    ledger: bool,
+) -> None:
+    """Every event delivered twice, the copy after the first is done (a replay)."""
+    settings = fault_settings(kafka_bootstrap, tmp_path, backend_overhead_ms=50)
+    work = make_workload(100, name="neg")
+    env = {} if ledger else {"QLOOP_UNSAFE_DISABLE_LEDGER": "1"}
+    with LocalStack(settings, worker=False) as stack:
+        produce(settings, work)
+        procs.append(spawn_worker(settings, "w0", {**FAST_GROUP, **env}))
+        settle(stack, work)
+        produce(settings, work, bad=False)  # the same events again
+        settle(stack, work)
+        time.sleep(1)  # let the sink commit what the replay produced
+        settle(stack, work)
+        stop(procs[0])
+        figures = measure(stack, work)
+    report(f"negative control ({'ledger on' if ledger else 'LEDGER OFF'})", figures)
+    if ledger:
+        assert figures.violations() == []
+    else:
+        problems = figures.violations()
+        print("  oracle violations:", problems)
+        assert any("topic" in p for p in problems), problems
+        assert any("shots charged" in p for p in problems), problems
