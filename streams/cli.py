@@ -177,6 +177,7 @@ def worker_cmd(
 def main() -> None:
     """Console-script entry point."""
     import streams.cli_ops  # noqa: F401 - registers the operational commands
+    import streams.cli_run  # noqa: F401 - registers run and bench
 
     try:
         app()
