@@ -32,7 +32,10 @@ class KafkaJournal:
     def __init__(self, producer_conf: dict[str, Any], reader_conf: dict[str, Any], topic: str):
         self.topic = topic
         self._writer = uuid.uuid4().hex
-        self._data: dict[str, Any] = {}
+        self._own_marker = f'"w": "{self._writer}"'.encode()
+        #: namespace ("event/", "spent/", "dead/") -> key within it -> value. Views iterate
+        #: one namespace, so a budget check never scans every event id ever seen.
+        self._spaces: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         #: Held by flush(); hold it across a group of writes that must reach the broker
         #: together (the executor's admission of one batch) so no flush splits the group.
@@ -53,17 +56,21 @@ class KafkaJournal:
         self._reader.wait_caught_up(timeout_s)
         return self
 
+    def _slot(self, key: str) -> tuple[dict[str, Any], str]:
+        namespace, _, rest = key.partition("/")
+        return self._spaces.setdefault(namespace + "/", {}), rest
+
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
+        # Our own writes are already applied: skip their echo before paying for JSON parsing
+        # (the reader sees two ledger records per executed set).
+        if key is None or (value is not None and self._own_marker in value):
             return
         with self._lock:
-            name = key.decode()
+            space, name = self._slot(key.decode())
             if value is None:
-                self._data.pop(name, None)
+                space.pop(name, None)
             else:
-                payload = json.loads(value)
-                if payload.get("w") != self._writer:  # our own writes are already applied
-                    self._data[name] = payload["v"]
+                space[name] = json.loads(value)["v"]
 
     @property
     def writer(self) -> str:
@@ -73,12 +80,14 @@ class KafkaJournal:
     def get(self, key: str, default: Any = None) -> Any:
         """Current value of ``key``."""
         with self._lock:
-            return self._data.get(key, default)
+            space, name = self._slot(key)
+            return space.get(name, default)
 
     def set(self, key: str, value: Any) -> None:
         """Set ``key`` locally and enqueue the write (durable after :meth:`flush`)."""
         with self._lock:
-            self._data[key] = value
+            space, name = self._slot(key)
+            space[name] = value
         body = json.dumps({"v": value, "w": self._writer}).encode()
         while True:
             try:
@@ -93,13 +102,14 @@ class KafkaJournal:
     def delete(self, key: str) -> None:
         """Remove ``key`` (a tombstone for compaction)."""
         with self._lock:
-            self._data.pop(key, None)
+            space, name = self._slot(key)
+            space.pop(name, None)
         self._producer.produce(self.topic, key=key.encode(), value=None)
 
-    def keys_with_prefix(self, prefix: str) -> list[str]:
-        """Every key starting with ``prefix``."""
+    def keys_in(self, namespace: str) -> list[str]:
+        """Every key in ``namespace`` (e.g. ``"spent/"``), without the namespace."""
         with self._lock:
-            return [k for k in self._data if k.startswith(prefix)]
+            return list(self._spaces.get(namespace, ()))
 
     def _on_delivery(self, err: Any, _msg: Any) -> None:
         if err is not None:
@@ -117,9 +127,9 @@ class KafkaJournal:
         """Apply every write made by any process before this call (used on rebalance)."""
         self._reader.wait_caught_up(timeout_s)
 
-    def view(self, prefix: str) -> JournalView[Any]:
-        """A ``MutableMapping`` over the keys under ``prefix``."""
-        return JournalView(self, prefix)
+    def view(self, namespace: str) -> JournalView[Any]:
+        """A ``MutableMapping`` over the keys of ``namespace`` (e.g. ``"spent/"``)."""
+        return JournalView(self, namespace)
 
     def close(self) -> None:
         """Flush what is pending and stop tailing."""
@@ -130,31 +140,32 @@ class KafkaJournal:
 
 
 class JournalView(MutableMapping[str, V]):
-    """The keys of a :class:`KafkaJournal` under one prefix, as a mapping."""
+    """The keys of one namespace of a :class:`KafkaJournal` (``"event/"``), as a mapping."""
 
-    def __init__(self, journal: KafkaJournal, prefix: str) -> None:
+    def __init__(self, journal: KafkaJournal, namespace: str) -> None:
+        if not namespace.endswith("/") or namespace.count("/") != 1:
+            raise ValueError(f"a journal namespace is one word and a slash, not {namespace!r}")
         self._journal = journal
-        self._prefix = prefix
+        self._namespace = namespace
 
     def __getitem__(self, key: str) -> V:
         sentinel = object()
-        value = self._journal.get(self._prefix + key, sentinel)
+        value = self._journal.get(self._namespace + key, sentinel)
         if value is sentinel:
             raise KeyError(key)
         return value  # type: ignore[no-any-return]
 
     def __setitem__(self, key: str, value: V) -> None:
-        self._journal.set(self._prefix + key, value)
+        self._journal.set(self._namespace + key, value)
 
     def __delitem__(self, key: str) -> None:
-        self._journal.delete(self._prefix + key)
+        self._journal.delete(self._namespace + key)
 
     def __iter__(self) -> Iterator[str]:
-        cut = len(self._prefix)
-        return iter([k[cut:] for k in self._journal.keys_with_prefix(self._prefix)])
+        return iter(self._journal.keys_in(self._namespace))
 
     def __len__(self) -> int:
-        return len(self._journal.keys_with_prefix(self._prefix))
+        return len(self._journal.keys_in(self._namespace))
 
 
 __all__ = ["JournalView", "KafkaJournal"]
