@@ -213,3 +213,17 @@ __all__ = [
     "wait_for_sink",
     "wait_until",
 ]
+
+
+def wait_idle(stack: LocalStack, timeout_s: float = 60) -> None:
+    """Wait until the worker has committed every input offset (all inputs fully handled)."""
+    bootstrap, topic = stack.settings.bootstrap, stack.topics.updates
+    group = processor_group(stack.topics)
+
+    def idle() -> bool:
+        stack.check()
+        ends = end_offsets(bootstrap, topic)
+        done = committed_offsets(bootstrap, group, topic)
+        return all(done.get(p, -1) >= end for p, end in ends.items() if end > 0)
+
+    wait_until(idle, timeout_s, "the worker to commit every input")

@@ -19,9 +19,6 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 from pipeline_support import (
-    committed_offsets,
-    end_offsets,
-    processor_group,
     read_records,
     read_topic,
     sampler_circuit,
@@ -29,6 +26,7 @@ from pipeline_support import (
     stack_settings,
     su2_circuit,
     wait_for_sink,
+    wait_idle,
     wait_until,
 )
 from qiskit.circuit.library import real_amplitudes
@@ -86,20 +84,6 @@ def client(stack: LocalStack) -> Iterator[QloopClient]:
         yield qloop
 
 
-def _wait_idle(stack: LocalStack, timeout_s: float = 60) -> None:
-    """Wait until the worker has committed every input offset (all inputs fully handled)."""
-    bootstrap, topic = stack.settings.bootstrap, stack.topics.updates
-    group = processor_group(stack.topics)
-
-    def idle() -> bool:
-        stack.check()
-        ends = end_offsets(bootstrap, topic)
-        done = committed_offsets(bootstrap, group, topic)
-        return all(done.get(p, -1) >= end for p, end in ends.items() if end > 0)
-
-    wait_until(idle, timeout_s, "the worker to commit every input")
-
-
 def test_thousand_updates_batched_compiled_once(stack: LocalStack, client: QloopClient) -> None:
     bootstrap = stack.settings.bootstrap
     first = make_template(sampler_circuit(4, prefix="a"), "ra4-a")
@@ -132,7 +116,7 @@ def test_thousand_updates_batched_compiled_once(stack: LocalStack, client: Qloop
     assert [r.event_id for r in results] == ids
     assert all(r.status is ResultStatus.SUCCEEDED for r in results)
     assert all(sum(r.counts.values()) == 64 for r in results if r.counts is not None)
-    _wait_idle(stack)
+    wait_idle(stack)
     wanted = set(ids)
     on_topic = Counter(
         r.event_id
@@ -322,7 +306,7 @@ def test_every_bad_input_is_one_dead_letter_and_later_input_flows(
     later_results = client.evaluate(later, 60)
     assert all(r.status is ResultStatus.SUCCEEDED for r in later_results)
 
-    _wait_idle(stack)
+    wait_idle(stack)
     letters = [
         (p, o, letter)
         for p, o, letter in read_topic(

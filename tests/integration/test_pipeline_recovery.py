@@ -13,13 +13,13 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from pipeline_support import (
     committed_offsets,
-    end_offsets,
     processor_group,
     read_records,
     sampler_circuit,
     sink_counts,
     stack_settings,
     wait_for_sink,
+    wait_idle,
     wait_until,
 )
 
@@ -29,19 +29,6 @@ from streams.client import QloopClient, new_update
 from streams.runtime import LocalStack
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_idle(stack: LocalStack, timeout_s: float = 60) -> None:
-    bootstrap, topic = stack.settings.bootstrap, stack.topics.updates
-    group = processor_group(stack.topics)
-
-    def idle() -> bool:
-        stack.check()
-        ends = end_offsets(bootstrap, topic)
-        done = committed_offsets(bootstrap, group, topic)
-        return all(done.get(p, -1) >= end for p, end in ends.items() if end > 0)
-
-    wait_until(idle, timeout_s, "the worker to commit every input")
 
 
 def _spent_shots(stack: LocalStack, tenant: str) -> float:
@@ -92,7 +79,7 @@ def test_redelivered_update_executes_and_charges_once_across_restart(
             time.sleep(0.15)
         sentinel = new_update(template, [0.1] * 6, experiment_id="redelivery", shots=10)
         client.evaluate([sentinel], 60)
-        _wait_idle(stack)
+        wait_idle(stack)
 
         results = [
             r
@@ -115,7 +102,7 @@ def test_redelivered_update_executes_and_charges_once_across_restart(
         producer.flush(10)
         sentinel = new_update(template, [0.2] * 6, experiment_id="redelivery", shots=10)
         client.evaluate([sentinel], 60)
-        _wait_idle(stack)
+        wait_idle(stack)
         results_after = [
             r
             for r in read_records(kafka_bootstrap, stack.topics.results, JobResult)
@@ -167,7 +154,7 @@ def test_sigterm_drains_and_restart_leaves_one_result_per_event(
         stack.start_worker()
         results = [futures[i].result(120) for i in ids]
         assert all(r.status is ResultStatus.SUCCEEDED for r in results)
-        _wait_idle(stack)
+        wait_idle(stack)
         on_topic = Counter(
             r.event_id for r in read_records(kafka_bootstrap, stack.topics.results, JobResult)
         )
