@@ -171,7 +171,12 @@ def worker_cmd(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    run_worker(load_settings())
+    from schemas import ContractError
+
+    try:
+        run_worker(load_settings())
+    except ContractError as exc:
+        raise fail(f"refusing to start: {exc}") from None
 
 
 def main() -> None:

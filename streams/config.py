@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         default=None, description="chdb:///path (embedded) or http(s)://… (server)."
     )
     schema_registry_url: str | None = None
+    #: Extra writer schemas (.avsc paths, JSON list) accepted with single-object framing, for
+    #: producers on an older or newer contract; each is checked against ours at start.
+    writer_schemas: tuple[Path, ...] = ()
     # Kafka security, passed through to librdkafka and aiokafka.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None

@@ -28,7 +28,15 @@ from processors.compile_cache import CompileCache
 from processors.executor import BatchExecutor
 from processors.idempotency import IdempotencyLedger
 from processors.validation import Limits
-from schemas import AvroCodec
+from schemas import (
+    AvroCodec,
+    SchemaResolutionError,
+    SingleObjectFraming,
+    check_resolvable,
+    contract_for,
+    contract_from_json,
+)
+from schemas.contracts import CONTRACT_FILES
 from streams.config import Settings
 from streams.edge import Edge
 from streams.journal import KafkaJournal
@@ -46,12 +54,27 @@ _LEDGER_FLUSH_S = 330.0
 
 
 def make_codec(settings: Settings) -> AvroCodec:
-    """Single-object framing, or the Confluent wire format when a registry is configured."""
+    """Single-object framing, or the Confluent wire format when a registry is configured.
+
+    Extra writer schemas (``QLOOP_WRITER_SCHEMAS``) are resolved against the packaged reader
+    schema of the same record here, at start: one that the reader cannot resolve (a field it
+    needs without a default) refuses the start with :class:`SchemaResolutionError`, instead
+    of dead-lettering every message written with it.
+    """
     if settings.schema_registry_url:
         from streams.registry_framing import RegistryFraming
 
         return AvroCodec(RegistryFraming(settings.schema_registry_url))
-    return AvroCodec()
+    framing = SingleObjectFraming()
+    readers = {contract_for(cls).name: contract_for(cls) for cls in CONTRACT_FILES}
+    for path in settings.writer_schemas:
+        writer = contract_from_json(Path(path).read_text("utf-8"))
+        reader = readers.get(writer.name)
+        if reader is None:
+            raise SchemaResolutionError(f"{path}: {writer.name} is not a qloop record")
+        check_resolvable(writer, reader)
+        framing.register(writer)
+    return AvroCodec(framing)
 
 
 def make_limits(settings: Settings) -> Limits:
@@ -250,6 +273,7 @@ def _done_elsewhere(journal: KafkaJournal) -> Callable[[list[str]], set[str]]:
 
 def run_worker(settings: Settings, *, create: bool = True) -> None:
     """Blocking entry point of ``qloop worker``: SIGTERM/SIGINT stop it cleanly."""
+    make_codec(settings)  # refuse unresolvable writer schemas before touching Kafka
     if create:
         create_topics(
             settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
