@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from streams.cli import app, console, fail
@@ -195,20 +196,11 @@ def sli_rows(settings: Settings, since: timedelta) -> list[dict[str, Any]]:
 
 
 def render_sli(rows: list[dict[str, Any]]) -> Table:
-    """SLI rows as a rich table."""
-    table = Table(
-        "SLO",
-        "backend",
-        "SLI",
-        "objective",
-        "burn",
-        "met",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "events",
-        title="SLIs",
-    )
+    """SLI rows as a rich table (fits 80 columns: numbers never wrap, the SLO name may)."""
+    table = Table(title="SLIs", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("SLO", overflow="fold", ratio=1)
+    for name in ("backend", "SLI", "obj.", "burn", "met", "p50/95/99 ms", "n"):
+        table.add_column(name, no_wrap=True)
 
     def fmt(value: float | None, spec: str = ".4f") -> str:
         return "-" if value is None else format(value, spec)
@@ -218,12 +210,10 @@ def render_sli(rows: list[dict[str, Any]]) -> Table:
             r["slo"],
             r["backend"],
             fmt(r["sli"]),
-            f"{r['objective']:.3f}",
+            f"{r['objective']:g}",
             fmt(r["burn_rate"], ".2f"),
             {True: "yes", False: "NO"}.get(r["met"], "-"),
-            fmt(r["p50_ms"], ".1f"),
-            fmt(r["p95_ms"], ".1f"),
-            fmt(r["p99_ms"], ".1f"),
+            "/".join(fmt(r[k], ".0f") for k in ("p50_ms", "p95_ms", "p99_ms")),
             str(r["total"]),
         )
     return table
