@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
@@ -86,6 +87,7 @@ def submit(
     started = time.perf_counter()
     outcomes: dict[int, Outcome] = {}
     try:
+        per_set: Callable[[int, int], dict[str, Any]]
         if batch.primitive is Primitive.SAMPLER:
             sampled = backend.run_sampler(
                 [
@@ -99,16 +101,11 @@ def submit(
                 ],
                 seed,
             )
-            execute_ms = (time.perf_counter() - started) * 1000.0
-            for p, pub in enumerate(pubs):
-                for k, item in enumerate(pub):
-                    outcomes[item.position] = _outcome(
-                        item,
-                        ResultStatus.SUCCEEDED,
-                        execute_ms,
-                        seed=sampled.seeds[p][k],
-                        counts=sampled.counts[p][k],
-                    )
+            seeds = sampled.seeds
+
+            def per_set(p: int, k: int) -> dict[str, Any]:
+                return {"counts": sampled.counts[p][k]}
+
         else:
             estimated = backend.run_estimator(
                 [
@@ -123,17 +120,17 @@ def submit(
                 ],
                 seed,
             )
-            execute_ms = (time.perf_counter() - started) * 1000.0
-            for p, pub in enumerate(pubs):
-                for k, item in enumerate(pub):
-                    outcomes[item.position] = _outcome(
-                        item,
-                        ResultStatus.SUCCEEDED,
-                        execute_ms,
-                        seed=estimated.seeds[p][k],
-                        evs=(estimated.evs[p][k],),
-                        stds=(estimated.stds[p][k],),
-                    )
+            seeds = estimated.seeds
+
+            def per_set(p: int, k: int) -> dict[str, Any]:
+                return {"evs": (estimated.evs[p][k],), "stds": (estimated.stds[p][k],)}
+
+        execute_ms = (time.perf_counter() - started) * 1000.0
+        for p, pub in enumerate(pubs):
+            for k, item in enumerate(pub):
+                outcomes[item.position] = _outcome(
+                    item, ResultStatus.SUCCEEDED, execute_ms, seed=seeds[p][k], **per_set(p, k)
+                )
     except Exception as exc:  # BackendError and anything an adapter let slip: never crash
         execute_ms = (time.perf_counter() - started) * 1000.0
         message = f"{type(exc).__name__}: {exc}"[:1000]

@@ -18,6 +18,7 @@ import threading
 import time
 from types import TracebackType
 
+from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
 from streams.broker import LocalBroker
@@ -96,9 +97,18 @@ class LocalStack:
             if not status.answering:
                 broker.start()
                 self._broker = broker
-        create_topics(
-            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
-        )
+        try:
+            create_topics(
+                settings.librdkafka_config(),
+                settings.topic_prefix,
+                settings.topic_partitions,
+                timeout_s=15.0,
+            )
+        except KafkaException as exc:
+            raise StackError(
+                f"Kafka at {settings.bootstrap} did not answer ({exc.args[0].str()}); "
+                "is the broker running? Unset QLOOP_KAFKA_BOOTSTRAP to use the local one."
+            ) from None
         if self._want_sink:
             self._start_sink()
         if self._want_worker:

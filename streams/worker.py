@@ -273,12 +273,13 @@ def _done_elsewhere(journal: KafkaJournal) -> Callable[[list[str]], set[str]]:
 
 def run_worker(settings: Settings, *, create: bool = True) -> None:
     """Blocking entry point of ``qloop worker``: SIGTERM/SIGINT stop it cleanly."""
-    make_codec(settings)  # refuse unresolvable writer schemas before touching Kafka
+    # Build first: it connects to nothing, so a bad configuration (an unresolvable writer
+    # schema) is refused before any Kafka call.
+    worker = Worker.build(settings)
     if create:
         create_topics(
             settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
         )
-    worker = Worker.build(settings)
 
     async def main() -> None:
         stop = asyncio.Event()

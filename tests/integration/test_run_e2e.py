@@ -105,3 +105,23 @@ def test_ctrl_c_stops_everything_it_started(kafka_bootstrap: str, tmp_path: Path
         psutil.Process(worker_pid).status() == psutil.STATUS_ZOMBIE
     )
     assert gone, "the worker outlived qloop run"
+
+
+def test_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
+    from streams.broker import free_port
+
+    env = {
+        **os.environ,
+        "QLOOP_DATA_DIR": str(tmp_path),
+        "QLOOP_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams", "run", "vqe-h2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "did not answer" in proc.stderr and "is the broker running?" in proc.stderr
+    assert "Traceback" not in proc.stderr
