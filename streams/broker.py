@@ -221,7 +221,8 @@ class LocalBroker:
         jvm += ["-cp", classpath]
         if not (self.data_dir / "logs" / "meta.properties").exists():
             cluster_id = _kraft_cluster_id()
-            fmt = jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)]
+            fmt = [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}"]
+            fmt += [f"--config={props}"]
             proc = subprocess.run(fmt, capture_output=True, text=True, check=False)  # noqa: S603
             if proc.returncode != 0:
                 raise BrokerError("formatting KRaft storage failed:\n" + proc.stdout + proc.stderr)
@@ -294,9 +295,19 @@ def _reap(pid: int) -> None:
 
 
 def _kraft_cluster_id() -> str:
+    """A Kafka-style base64 UUID that never starts with '-'.
+
+    One id in 64 would otherwise begin with '-', and kafka-storage's argument
+    parser then reads it as an option (this failed CI once). Kafka's own
+    ``Uuid.randomUuid`` redraws in that case; so do we, and the caller also
+    passes it as ``--cluster-id=<id>``.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def metadata_ok(bootstrap: str, timeout_s: float) -> bool:

@@ -1,0 +1,35 @@
+"""The local broker's pure helpers: KRaft cluster ids."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from streams import broker
+
+
+def _uuids(*first_bytes: int) -> Iterator[uuid.UUID]:
+    for first in first_bytes:
+        yield uuid.UUID(bytes=bytes([first]) + bytes(15))
+
+
+def test_an_id_that_would_start_with_a_dash_is_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0xF8 encodes to '-' as the first urlsafe base64 character; kafka-storage's
+    # argument parser reads such an id as an option (a CI run failed on this).
+    draws = _uuids(0xF8, 0xF9, 0x12)
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    cluster_id = broker._kraft_cluster_id()
+    assert not cluster_id.startswith("-")
+    assert base64.urlsafe_b64decode(cluster_id + "==")[0] == 0x12
+
+
+def test_ids_are_22_char_kafka_uuids() -> None:
+    ids = {broker._kraft_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for cluster_id in ids:
+        assert len(cluster_id) == 22
+        assert not cluster_id.startswith("-")
+        assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
