@@ -86,6 +86,7 @@ def sink_cmd(
         settings.dsn,
         f"{settings.topic_prefix}sink",
         stop,
+        **settings.sink_tuning(),
     )
 
 

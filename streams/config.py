@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     )
     template_wait_ms: int = 5_000
     compile_cache_size: int = 256
+    # ClickHouse sink: a block is inserted at this many rows or this age, whichever comes first,
+    # and as soon as the consumer is caught up when ``sink_flush_when_idle`` (low latency to
+    # storage; set it false for a slow trickle of events to favour fewer, larger parts).
+    sink_batch_rows: int = Field(default=5000, gt=0)
+    sink_batch_ms: int = Field(default=500, ge=0)
+    sink_flush_when_idle: bool = True
     # Budgets per tenant, e.g. QLOOP_BUDGETS='{"acme": {"shots": 1e6, "cost": 50}}'.
     budgets: dict[str, dict[str, float]] = Field(default_factory=dict)
     default_budget_shots: float | None = None
@@ -122,6 +128,14 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def sink_tuning(self) -> dict[str, Any]:
+        """Keyword arguments of ``run_sink`` that come from settings."""
+        return {
+            "batch_size": self.sink_batch_rows,
+            "batch_ms": self.sink_batch_ms,
+            "flush_when_idle": self.sink_flush_when_idle,
+        }
 
     def librdkafka_config(self) -> dict[str, Any]:
         """Common confluent-kafka settings, security included."""

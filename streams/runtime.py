@@ -126,6 +126,7 @@ class LocalStack:
                     self.settings.dsn,
                     f"{self.settings.topic_prefix}sink",
                     self._sink_stop,
+                    **self.settings.sink_tuning(),
                 )
             except BaseException as exc:  # surfaced by check()
                 self._sink_error.append(exc)

@@ -149,6 +149,8 @@ def run_sink(
     stop: threading.Event,
     batch_size: int = 5000,
     batch_ms: int = 500,
+    *,
+    flush_when_idle: bool = True,
 ) -> None:
     """Consume ``topics`` into ClickHouse at ``dsn`` until ``stop`` is set.
 
@@ -161,6 +163,9 @@ def run_sink(
         stop: Set it to flush, commit and return.
         batch_size: Flush at this many buffered rows.
         batch_ms: Flush when the oldest buffered row is this old.
+        flush_when_idle: Also flush when a whole poll brings nothing new: the end of a burst
+            is stored at once instead of waiting out ``batch_ms``, while a busy stream still
+            forms blocks of up to ``batch_size`` rows.
 
     Raises:
         EngineLockedError: another process still owns the chDB directory after 30 s.
@@ -191,7 +196,8 @@ def run_sink(
         consumer.subscribe(list(topics), on_revoke=loop.on_revoke, on_lost=loop.on_lost)
         poll_s = min(0.1, batch_ms / 1000)
         while not stop.is_set():
-            for msg in consumer.consume(num_messages=min(batch_size, 1000), timeout=poll_s):
+            msgs = consumer.consume(num_messages=min(batch_size, 1000), timeout=poll_s)
+            for msg in msgs:
                 err = msg.error()
                 if err is None:
                     loop.handle(msg)
@@ -199,7 +205,8 @@ def run_sink(
                     if err.fatal():
                         raise KafkaException(err)
                     log.warning("consumer error: %s", err)
-            if sink.should_flush():
+            idle = flush_when_idle and not msgs and sink.buffered_rows > 0
+            if idle or sink.should_flush():
                 loop.flush_and_commit()
         loop.flush_and_commit(until_stopped=False)
     finally:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Producer
 from sink_factories import chdb_dsn, make_result  # noqa: F401
 
@@ -158,3 +159,49 @@ def test_sigkill_mid_stream_then_restart_leaves_one_row_per_event(
         )
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("when_idle", [True, False])
+def test_end_of_a_burst_is_stored_when_the_consumer_is_idle(
+    when_idle: bool,
+    kafka_bootstrap: str,
+    topic_factory: Callable[..., TopicNames],
+    chdb_dsn: str,  # noqa: F811
+) -> None:
+    """With a 10-minute age bound, only the idle flush can store a short burst early."""
+    names = topic_factory()
+    _produce(kafka_bootstrap, names.results, 25)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_sink,
+        args=(
+            {"bootstrap.servers": kafka_bootstrap},
+            names.record_types(),
+            chdb_dsn,
+            f"g-{uuid.uuid4().hex}",
+            stop,
+        ),  # fmt: skip
+        kwargs={"batch_size": 5000, "batch_ms": 600_000, "flush_when_idle": when_idle},
+    )
+    worker.start()
+    try:
+        if when_idle:
+            _wait(lambda: _counts(chdb_dsn)[0] == 25, timeout_s=60)
+        else:
+            # Negative control: consumed (the owner serves queries once it is running) but held.
+            _wait(lambda: _owner_serving(chdb_dsn), timeout_s=60)
+            time.sleep(3)
+            assert _counts(chdb_dsn)[0] == 0
+    finally:
+        stop.set()
+        worker.join(60)
+    assert not worker.is_alive()
+    assert _counts(chdb_dsn)[0] == 25  # the stop flush stores whatever was held
+
+
+def _owner_serving(dsn: str) -> bool:
+    try:
+        query(dsn, "SELECT count() FROM qloop.results")
+    except (SinkError, EngineLockedError):
+        return False
+    return True
