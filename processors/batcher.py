@@ -128,10 +128,22 @@ class TopologyBatcher:
             return [self._close(key)]
         return []
 
-    def due(self) -> list[Batch]:
-        """Close and return every batch whose first set has waited ``max_wait_s``."""
+    def due(self, ready: Callable[[str], bool] | None = None) -> list[Batch]:
+        """Close and return every batch whose first set has waited ``max_wait_s``.
+
+        Args:
+            ready: Tells whether a backend can take a submission now. A due batch for a
+                backend that cannot stays open and keeps growing (up to ``max_batch``): under
+                load the wait for a free slot is spent filling the next submission instead of
+                queueing a small one, while an idle backend still gets a batch at ``max_wait``.
+
+        """
         now = self._clock()
-        keys = [k for k, b in self._open.items() if now - b.opened_monotonic >= self._max_wait_s]
+        keys = [
+            k
+            for k, b in self._open.items()
+            if now - b.opened_monotonic >= self._max_wait_s and (ready is None or ready(k[0]))
+        ]
         self.stats.closed_by_time += len(keys)
         return [self._close(k) for k in keys]
 

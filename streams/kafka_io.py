@@ -14,6 +14,9 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from schemas import AvroCodec
 from streams.config import Settings
 
+#: Records produced between two polls for delivery reports (flush() serves the rest).
+_POLL_EVERY = 256
+
 
 class PublishError(Exception):
     """A produce was not acknowledged by the broker: pause and retry, do not commit input."""
@@ -62,6 +65,7 @@ class Publisher:
         self.codec = codec or AvroCodec()
         self._errors: list[str] = []
         self._lock = threading.Lock()
+        self._produced = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, codec: AvroCodec | None = None) -> Publisher:
@@ -95,7 +99,9 @@ class Publisher:
                 break
             except BufferError:
                 self._producer.poll(0.05)
-        self._producer.poll(0)
+        self._produced += 1
+        if self._produced % _POLL_EVERY == 0:  # serve delivery reports now and then, not per record
+            self._producer.poll(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every enqueued message; raise :class:`PublishError` if any failed."""

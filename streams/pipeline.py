@@ -187,7 +187,7 @@ class ProcessingPipeline:
 
     async def tick(self) -> None:
         """Close batches whose ``max_wait`` elapsed; make edge dead letters durable."""
-        for batch in self.batcher.due():
+        for batch in self.batcher.due(ready=self._has_free_slot):
             await self.dispatch(batch)
         if self._ack_after_flush:
             acks, self._ack_after_flush = self._ack_after_flush, []
@@ -205,6 +205,10 @@ class ProcessingPipeline:
                 return
             for ack in acks:
                 ack()
+
+    def _has_free_slot(self, backend: str) -> bool:
+        slot = self._slots.get(backend)
+        return slot is None or not slot.locked()
 
     def _slot(self, backend: str) -> asyncio.Semaphore:
         slot = self._slots.get(backend)
@@ -232,7 +236,10 @@ class ProcessingPipeline:
             outcome = await loop.run_in_executor(self._pool, self.executor.execute, batch)
             if epoch != self.rebalance_epoch or time.monotonic() - started > self.stale_after_s:
                 outcome = await loop.run_in_executor(self._pool, self._fence, outcome)
-            self._publish(outcome)
+            # Encoding and producing a batch's records is the worker's biggest Python cost after
+            # decoding: off the event loop, intake keeps filling the next batch meanwhile.
+            await loop.run_in_executor(self._pool, self._publish, outcome)
+            self._count(outcome)
             try:
                 # Longer than librdkafka's message timeout (300 s): a broker outage stalls the
                 # batch until the broker is back instead of failing it, which would leave its
@@ -242,7 +249,7 @@ class ProcessingPipeline:
                 # Some records timed out for good: publish the outcome again (downstream
                 # deduplicates by event id) rather than lose a result.
                 log.warning("republishing a batch of %d sets after a delivery error", batch.size)
-                self._publish(outcome, count=False)
+                await loop.run_in_executor(self._pool, self._publish, outcome)
                 await loop.run_in_executor(self._pool, self.publisher.flush, _FLUSH_S)
             # Off the event loop: it may flush the ledger, which waits for the broker.
             ids = [r.event_id for r in outcome.results]
@@ -281,7 +288,8 @@ class ProcessingPipeline:
         kept = [r for r in outcome.results if r.event_id not in done]
         return replace(outcome, results=kept, duplicates=[*outcome.duplicates, *sorted(done)])
 
-    def _publish(self, outcome: ExecutionOutcome, *, count: bool = True) -> None:
+    def _publish(self, outcome: ExecutionOutcome) -> None:
+        """Encode and hand a batch's records to the producer (thread-safe; runs in the pool)."""
         topics = self.topics
         if outcome.job is not None:
             self.publisher.publish(topics.jobs, outcome.job.job_id, outcome.job)
@@ -291,8 +299,8 @@ class ProcessingPipeline:
             self.publisher.publish(topics.results, result.event_id, result)
         for letter in outcome.dead_letters:
             self.publisher.publish(topics.dead_letters, letter.event_id, letter)
-        if not count:
-            return
+
+    def _count(self, outcome: ExecutionOutcome) -> None:
         self.stats.submissions += outcome.job is not None
         self.stats.results += len(outcome.results)
         self.stats.dead_letters += len(outcome.dead_letters)

@@ -51,3 +51,23 @@ def test_closes_by_time_and_reports_deadline(sampler_template) -> None:
     due = batcher.due()
     assert [b.size for b in due] == [1]
     assert batcher.next_deadline() is None and batcher.stats.closed_by_time == 1
+
+
+def test_a_busy_backend_keeps_its_due_batch_growing(sampler_template) -> None:
+    clock = FakeClock()
+    batcher = TopologyBatcher(max_batch=5, max_wait_s=0.5, clock=clock)
+    busy = {"aer_simulator"}
+    batcher.add(make_pending(sampler_template))
+    batcher.add(make_pending(sampler_template, backend="fake_manila"))
+    clock.now = 101.0
+    due = batcher.due(ready=lambda backend: backend not in busy)
+    assert [b.backend for b in due] == ["fake_manila"]  # the idle backend still gets its batch
+    closed = []
+    for _ in range(4):  # the busy backend's batch keeps filling, then closes by size
+        closed += batcher.add(make_pending(sampler_template))
+    assert [(b.backend, b.size) for b in closed] == [("aer_simulator", 5)]
+    batcher.add(make_pending(sampler_template))
+    clock.now = 102.0  # due by age, held while busy
+    assert batcher.due(ready=lambda backend: backend not in busy) == []
+    busy.clear()  # a slot frees: the held batch closes on the next check
+    assert [b.size for b in batcher.due(ready=lambda backend: True)] == [1]
