@@ -10,8 +10,10 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -62,6 +64,21 @@ def _counts(dsn: str) -> tuple[int, int, int]:
     return int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
 
 
+@contextmanager
+def _sink_thread(bootstrap: str, names: TopicNames, dsn: str, **tuning: Any) -> Iterator[None]:
+    """``run_sink`` in a thread of a fresh group; stopped (flush, commit) and joined on exit."""
+    stop = threading.Event()
+    args = ({"bootstrap.servers": bootstrap}, names.record_types(), dsn, f"g-{uuid.uuid4().hex}")
+    worker = threading.Thread(target=run_sink, args=(*args, stop), kwargs=tuning)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(60)
+    assert not worker.is_alive()
+
+
 def test_worker_stores_each_event_once_and_dead_letters_poison(
     kafka_bootstrap: str,
     topic_factory: Callable[..., TopicNames],
@@ -69,25 +86,8 @@ def test_worker_stores_each_event_once_and_dead_letters_poison(
 ) -> None:
     names = topic_factory()
     _produce(kafka_bootstrap, names.results, 300, poison_at=150, dup=True)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_sink,
-        args=(
-            {"bootstrap.servers": kafka_bootstrap},
-            names.record_types(),
-            chdb_dsn,
-            f"g-{uuid.uuid4().hex}",
-            stop,
-        ),  # fmt: skip
-        kwargs={"batch_size": 64, "batch_ms": 100},
-    )
-    worker.start()
-    try:
+    with _sink_thread(kafka_bootstrap, names, chdb_dsn, batch_size=64, batch_ms=100):
         _wait(lambda: _counts(chdb_dsn)[1] == 300 and _counts(chdb_dsn)[2] == 1)
-    finally:
-        stop.set()
-        worker.join(60)
-    assert not worker.is_alive()
     client = connect(chdb_dsn)
     try:
         # Duplicated events are distinct Kafka messages: token dedup keeps both copies, and the
@@ -171,20 +171,8 @@ def test_end_of_a_burst_is_stored_when_the_consumer_is_idle(
     """With a 10-minute age bound, only the idle flush can store a short burst early."""
     names = topic_factory()
     _produce(kafka_bootstrap, names.results, 25)
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_sink,
-        args=(
-            {"bootstrap.servers": kafka_bootstrap},
-            names.record_types(),
-            chdb_dsn,
-            f"g-{uuid.uuid4().hex}",
-            stop,
-        ),  # fmt: skip
-        kwargs={"batch_size": 5000, "batch_ms": 600_000, "flush_when_idle": when_idle},
-    )
-    worker.start()
-    try:
+    tuning = {"batch_size": 5000, "batch_ms": 600_000, "flush_when_idle": when_idle}
+    with _sink_thread(kafka_bootstrap, names, chdb_dsn, **tuning):
         if when_idle:
             _wait(lambda: _counts(chdb_dsn)[0] == 25, timeout_s=60)
         else:
@@ -192,10 +180,6 @@ def test_end_of_a_burst_is_stored_when_the_consumer_is_idle(
             _wait(lambda: _owner_serving(chdb_dsn), timeout_s=60)
             time.sleep(3)
             assert _counts(chdb_dsn)[0] == 0
-    finally:
-        stop.set()
-        worker.join(60)
-    assert not worker.is_alive()
     assert _counts(chdb_dsn)[0] == 25  # the stop flush stores whatever was held
 
 
