@@ -73,6 +73,7 @@ class ProcessingPipeline:
         done_elsewhere: Callable[[list[str]], set[str]] = lambda ids: set(),
         dead_letter_ledger: MutableMapping[str, str] | None = None,
         flush_ledger: Callable[[], None] = lambda: None,
+        before_publish: Callable[[], None] = lambda: None,
     ) -> None:
         self.edge = edge
         self.registry = registry
@@ -100,6 +101,9 @@ class ProcessingPipeline:
         # not be dead-lettered twice), and those published since the last tick.
         self._dead_ledger = dead_letter_ledger
         self._flush_ledger = flush_ledger
+        #: Called before any output is produced; the worker passes its stall fence, which
+        #: ends a process that was frozen past its group session (see streams.stall_fence).
+        self._before_publish = before_publish
         self._dead_pending: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
@@ -175,6 +179,7 @@ class ProcessingPipeline:
                 self._ack_after_flush.append(ack)
                 return
             self._dead_pending.append(key)
+        self._before_publish()
         self.publisher.publish(self.topics.dead_letters, letter.event_id, letter)
         self.stats.dead_letters += 1
         self._ack_after_flush.append(ack)
@@ -290,6 +295,7 @@ class ProcessingPipeline:
 
     def _publish(self, outcome: ExecutionOutcome) -> None:
         """Encode and hand a batch's records to the producer (thread-safe; runs in the pool)."""
+        self._before_publish()
         topics = self.topics
         if outcome.job is not None:
             self.publisher.publish(topics.jobs, outcome.job.job_id, outcome.job)

@@ -10,6 +10,7 @@ Used by ``qloop run``, ``qloop bench`` and the end-to-end tests; stops only what
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 
 from streams.broker import LocalBroker
 from streams.config import Settings
+from streams.stall_fence import EXIT_FENCED
 from streams.topics import TopicNames, create_topics
 
 
@@ -63,6 +65,8 @@ class LocalStack:
         self._log_level = worker_log_level
         self._broker: LocalBroker | None = None
         self._worker: subprocess.Popen[bytes] | None = None
+        #: Workers restarted after fencing themselves (see :meth:`check`).
+        self.fenced_restarts = 0
         self._sink_stop = threading.Event()
         self._sink_thread: threading.Thread | None = None
         self._sink_error: list[BaseException] = []
@@ -165,9 +169,19 @@ class LocalStack:
         self._start_worker(timeout_s)
 
     def check(self) -> None:
-        """Raise if the worker or the sink died."""
+        """Raise if the worker or the sink died; restart a worker that fenced itself.
+
+        A worker exits with ``EXIT_FENCED`` when it was frozen past its group session (a
+        laptop that slept, a SIGSTOP): its work moved on without it, and the stack starts a
+        fresh one, as compose's ``restart`` policy does in production.
+        """
         if self._worker is not None and self._worker.poll() is not None:
-            raise StackError(f"the worker exited with code {self._worker.returncode}")
+            code = self._worker.returncode
+            if code != EXIT_FENCED:
+                raise StackError(f"the worker exited with code {code}")
+            logging.getLogger(__name__).warning("the worker fenced itself; starting a new one")
+            self.fenced_restarts += 1
+            self._start_worker()
         if self._sink_error:
             raise StackError(f"the sink failed: {self._sink_error[0]}") from self._sink_error[0]
 

@@ -42,6 +42,7 @@ from streams.edge import Edge
 from streams.journal import KafkaJournal
 from streams.kafka_io import Publisher, consumer_config, producer_config
 from streams.pipeline import ProcessingPipeline
+from streams.stall_fence import StallFence
 from streams.template_registry import TemplateRegistry
 from streams.topics import TopicNames, create_topics
 
@@ -112,6 +113,7 @@ class Worker:
     pipeline: ProcessingPipeline
     journal: KafkaJournal
     registry: TemplateRegistry
+    fence: StallFence
 
     @classmethod
     def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
@@ -134,7 +136,11 @@ class Worker:
             )
             idempotency = None
 
+        # Its limit is set from the group session timeout once the faust app exists.
+        fence = StallFence(limit_s=30.0)
+
         def flush_ledger() -> None:
+            fence.check()  # a frozen zombie exits here: its debits and marks never leave
             # Past librdkafka's message timeout (300 s), so a broker outage shorter than that
             # stalls the batch instead of failing it; a failure here is a real delivery error.
             journal.flush(_LEDGER_FLUSH_S)
@@ -171,9 +177,11 @@ class Worker:
             done_elsewhere=_done_elsewhere(journal),
             dead_letter_ledger=journal.view("dead/") if idempotency is not None else None,
             flush_ledger=flush_ledger,
+            before_publish=fence.check,
         )
-        app = _faust_app(settings, topics, pipeline, journal)
-        return cls(settings, topics, app, pipeline, journal, registry)
+        app = _faust_app(settings, topics, pipeline, flush_ledger, journal)
+        fence.limit_s = float(app.conf.broker_session_timeout) / 2
+        return cls(settings, topics, app, pipeline, journal, registry, fence)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
@@ -182,6 +190,7 @@ class Worker:
         await loop.run_in_executor(None, self.journal.start)
         self.app.finalize()
         await self.app.start()
+        self.fence.start()
         ready = os.environ.get("QLOOP_READY_FILE")
         if ready:  # LocalStack waits for this before it reports the stack as up
             Path(ready).write_text(str(os.getpid()))
@@ -198,6 +207,7 @@ class Worker:
             finally:
                 closer.cancel()
                 await asyncio.gather(closer, return_exceptions=True)
+                self.fence.stop()
                 self.pipeline.close()
                 self.journal.close()
                 self.registry.stop()
@@ -209,7 +219,11 @@ class Worker:
 
 
 def _faust_app(
-    settings: Settings, topics: TopicNames, pipeline: ProcessingPipeline, journal: KafkaJournal
+    settings: Settings,
+    topics: TopicNames,
+    pipeline: ProcessingPipeline,
+    flush_ledger: Callable[[], None],
+    journal: KafkaJournal,
 ) -> faust.App:
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -250,7 +264,7 @@ def _faust_app(
         # Finish what was taken from the revoked partitions so their offsets commit before
         # another worker takes over; then make sure the ledger has everything it wrote.
         await pipeline.drain()
-        await asyncio.get_running_loop().run_in_executor(None, journal.flush)
+        await asyncio.get_running_loop().run_in_executor(None, flush_ledger)
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 

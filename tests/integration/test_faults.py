@@ -49,6 +49,7 @@ from streams.client import new_update
 from streams.config import Settings
 from streams.kafka_io import Publisher
 from streams.runtime import LocalStack
+from streams.stall_fence import EXIT_FENCED
 from streams.topics import TopicNames
 
 pytestmark = pytest.mark.integration
@@ -539,15 +540,6 @@ def test_s10_second_worker_joins_then_is_killed(
     assert figures.violations(crash_window=True) == []
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known gap: a worker resumed after SIGSTOP past its session timeout is a zombie that "
-        "still processes its fetched buffer, racing the worker that took its partitions "
-        "(double execution and charges). Closing it needs per-partition transactional "
-        "producers (fencing); the stale-batch ledger check only narrows it."
-    ),
-    strict=False,
-)
 def test_s11_sigstop_past_session_timeout_then_sigcont(
     kafka_bootstrap: str,
     tmp_path: Path,
@@ -571,6 +563,7 @@ def test_s11_sigstop_past_session_timeout_then_sigcont(
         producer.join(60)
         settle_s = settle(stack, work)
         alive = [p.poll() is None for p in procs]
+        fenced_status = procs[0].wait(30)  # the zombie fences itself as soon as it runs
         for proc in procs:
             if proc.poll() is None:
                 stop(proc)
@@ -584,6 +577,8 @@ def test_s11_sigstop_past_session_timeout_then_sigcont(
         alive_after=alive,
     )
     assert taken_over > 0, "the other worker never took the stopped worker's partitions"
+    assert fenced_status == EXIT_FENCED, f"the resumed worker exited with {fenced_status}"
+    assert alive[1], "the worker that took over must keep running"
     assert figures.violations() == []
 
 
