@@ -1,16 +1,25 @@
-"""Per-tenant budget ledger: shots and estimated cost, never overspent.
+"""Per-tenant budgets: shots and estimated cost, never overspent, by any number of workers.
 
-Spending is kept in a ``MutableMapping`` so the stream layer can pass a changelog-backed table
-and the ledger survives restarts. A debit is written *before* the submission it pays for: a
-crash after the write loses budget (conservative) but can never spend more than the limit.
+Spending is a sequence of *claims*, one per tenant per batch, each listing the sets it wants to
+pay for. Claims are decided by :class:`ClaimBook` in the order of one shared log (the
+single-partition ledger topic in production): a set is granted if it fits what the claims
+before it were granted, each set on its own. Every reader of the log computes the same
+verdicts, so two workers admitting for one tenant at the same moment cannot both spend the
+last of its budget: the claim that lands second is refused what no longer fits.
+
+A claim is also the record that its granted sets are paid (see ``processors.idempotency``): it
+is one record, so a crash can never keep a charge and lose its paid marks, or the reverse. A
+claim carries the budget its writer applied, so readers with different configurations still
+agree on every verdict.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from processors.backends.base import Price
 from processors.errors import InvalidBudgetError
@@ -22,6 +31,11 @@ class Budget:
 
     shots: float | None = None
     cost: float | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        """True when neither dimension is limited."""
+        return self.shots is None and self.cost is None
 
 
 def check_budget(budget: Budget) -> str | None:
@@ -41,17 +55,102 @@ def estimate_cost(price: Price, shots: int, share_of_job: float = 1.0) -> float:
     return price.per_shot * shots + price.per_job * share_of_job
 
 
+#: Sets per claim record: ~120 bytes each keeps a claim far below Kafka's 1 MB message limit.
+CLAIM_MAX_ITEMS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimItem:
+    """One set a claim wants to pay for; ``digest`` is its payload digest (idempotency)."""
+
+    event_id: str
+    digest: str
+    shots: float
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpendClaim:
+    """A request to charge ``items`` to ``tenant`` under ``budget`` (the writer's view)."""
+
+    claim_id: str
+    tenant: str
+    budget: Budget
+    items: tuple[ClaimItem, ...]
+
+
+class ClaimBook:
+    """Decides claims in log order; deterministic, so every reader reaches the same verdicts.
+
+    Not thread-safe: the log's single reader applies claims one at a time.
+    """
+
+    def __init__(self) -> None:
+        self._spent: dict[str, tuple[float, float]] = {}
+
+    def apply(self, claim: SpendClaim) -> tuple[bool, ...]:
+        """Grant each item that fits the tenant's spending so far; return the verdicts."""
+        shots, cost = self._spent.get(claim.tenant, (0.0, 0.0))
+        limit = claim.budget
+        verdicts = []
+        for item in claim.items:
+            fits = (limit.shots is None or shots + item.shots <= limit.shots) and (
+                limit.cost is None or cost + item.cost <= limit.cost + 1e-12
+            )
+            if fits:
+                shots += item.shots
+                cost += item.cost
+            verdicts.append(fits)
+        self._spent[claim.tenant] = (shots, cost)
+        return tuple(verdicts)
+
+    def spent(self, tenant: str) -> tuple[float, float]:
+        """(shots, cost) granted to ``tenant`` so far."""
+        return self._spent.get(tenant, (0.0, 0.0))
+
+
+class ClaimLog(Protocol):
+    """Where claims are decided: in-process (:class:`LocalClaimLog`) or a shared log."""
+
+    #: True when a granted claim also records its sets as paid (the caller need not mark).
+    marks_paid: bool
+
+    def submit(self, claim: SpendClaim) -> tuple[bool, ...]:
+        """Append ``claim`` and return its verdicts once they are final and durable."""
+        ...
+
+    def spent(self, tenant: str) -> tuple[float, float]:
+        """(shots, cost) granted to ``tenant`` so far."""
+        ...
+
+
+class LocalClaimLog:
+    """Claims decided in this process only: one worker, or tests."""
+
+    marks_paid = False
+
+    def __init__(self) -> None:
+        self._book = ClaimBook()
+        self._lock = threading.Lock()
+
+    def submit(self, claim: SpendClaim) -> tuple[bool, ...]:
+        """Decide ``claim`` at once."""
+        with self._lock:
+            return self._book.apply(claim)
+
+    def spent(self, tenant: str) -> tuple[float, float]:
+        """(shots, cost) granted to ``tenant`` so far."""
+        with self._lock:
+            return self._book.spent(tenant)
+
+
 class BudgetLedger:
-    """Atomically debits tenants against their budgets.
+    """Charges sets to tenants through a :class:`ClaimLog`.
 
     Args:
-        store: Spent amounts, keys ``"<tenant>/shots"`` and ``"<tenant>/cost"``, each with a
-            ``"@<writer>"`` suffix when ``writer`` is set.
         limits: Budget per tenant.
         default: Budget for tenants not in ``limits``; None means they are unlimited.
-        writer: This process's counter suffix. Several workers sharing one store each add to
-            their own counter and read the sum of all of them, so no worker overwrites
-            another's spending (last-writer-wins on one shared key would under-count).
+        log: Where claims are decided; a :class:`LocalClaimLog` by default.
 
     Raises:
         InvalidBudgetError: a configured budget is malformed (refuse to start).
@@ -60,21 +159,25 @@ class BudgetLedger:
 
     def __init__(
         self,
-        store: MutableMapping[str, float],
         limits: Mapping[str, Budget],
         *,
         default: Budget | None = None,
-        writer: str = "",
+        log: ClaimLog | None = None,
     ) -> None:
         for tenant, budget in list(limits.items()) + [("<default>", default or Budget())]:
             problem = check_budget(budget)
             if problem is not None:
                 raise InvalidBudgetError(f"tenant {tenant}: {problem}")
-        self._store = store
         self._limits = dict(limits)
-        self._default = default
-        self._suffix = f"@{writer}" if writer else ""
+        self._default = default or Budget()
+        self._log: ClaimLog = log or LocalClaimLog()
         self._lock = threading.Lock()
+        self._claims = 0
+
+    @property
+    def marks_paid(self) -> bool:
+        """Whether a granted claim already records its sets as paid."""
+        return self._log.marks_paid
 
     def set_budget(self, tenant: str, budget: Budget) -> None:
         """Install or replace a tenant's budget.
@@ -89,36 +192,49 @@ class BudgetLedger:
         with self._lock:
             self._limits[tenant] = budget
 
-    def _total(self, key: str) -> float:
-        return sum(
-            float(v) for k, v in list(self._store.items()) if k == key or k.startswith(key + "@")
-        )
+    def budget_for(self, tenant: str) -> Budget:
+        """The budget that applies to ``tenant`` (unlimited when none is configured)."""
+        with self._lock:
+            return self._limits.get(tenant, self._default)
 
     def spent(self, tenant: str) -> tuple[float, float]:
-        """Return (shots, cost) spent so far by ``tenant``, every writer's counter summed."""
-        return self._total(f"{tenant}/shots"), self._total(f"{tenant}/cost")
+        """Return (shots, cost) granted to ``tenant`` so far, by every writer of the log."""
+        return self._log.spent(tenant)
+
+    def admit(self, claim_id: str, tenant: str, items: list[ClaimItem]) -> tuple[bool, ...]:
+        """Charge each of ``items`` that fits; return which were charged (in order).
+
+        Refused items cost nothing. ``claim_id`` must be unique (a replay of the same claim
+        record is decided once).
+        """
+        for item in items:
+            if item.shots < 0 or not math.isfinite(item.cost) or item.cost < 0:
+                raise ValueError("a charge must be non-negative and finite")
+        budget = self.budget_for(tenant)
+        verdicts: list[bool] = []
+        for start in range(0, len(items), CLAIM_MAX_ITEMS):  # each claim stands on its own
+            chunk = tuple(items[start : start + CLAIM_MAX_ITEMS])
+            suffix = f"-{start // CLAIM_MAX_ITEMS}" if len(items) > CLAIM_MAX_ITEMS else ""
+            verdicts += self._log.submit(SpendClaim(claim_id + suffix, tenant, budget, chunk))
+        return tuple(verdicts)
 
     def try_debit(self, tenant: str, shots: int, cost: float) -> bool:
-        """Charge ``shots`` and ``cost`` if both fit; return whether it was charged.
-
-        Nothing is written when the charge does not fit, so a refused set costs nothing.
-        """
-        if shots < 0 or not math.isfinite(cost) or cost < 0:
-            raise ValueError("a debit must be non-negative and finite")
+        """Charge one anonymous set if it fits (a convenience for single charges)."""
         with self._lock:
-            budget = self._limits.get(tenant, self._default)
-            spent_shots, spent_cost = self.spent(tenant)
-            if budget is not None:
-                if budget.shots is not None and spent_shots + shots > budget.shots:
-                    return False
-                if budget.cost is not None and spent_cost + cost > budget.cost + 1e-12:
-                    return False
-            # Shots first, then cost: a crash between the two under-counts cost for a set
-            # that was never submitted, which cannot lead to overspending.
-            own_shots, own_cost = f"{tenant}/shots{self._suffix}", f"{tenant}/cost{self._suffix}"
-            self._store[own_shots] = float(self._store.get(own_shots, 0.0)) + shots
-            self._store[own_cost] = float(self._store.get(own_cost, 0.0)) + cost
-            return True
+            self._claims += 1
+            claim_id = f"debit-{self._claims}"
+        (granted,) = self.admit(claim_id, tenant, [ClaimItem(claim_id, "", shots, cost)])
+        return granted
 
 
-__all__ = ["Budget", "BudgetLedger", "check_budget", "estimate_cost"]
+__all__ = [
+    "Budget",
+    "BudgetLedger",
+    "ClaimBook",
+    "ClaimItem",
+    "ClaimLog",
+    "LocalClaimLog",
+    "SpendClaim",
+    "check_budget",
+    "estimate_cost",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 from processors.backends.base import BackendAdapter
 from processors.batcher import Batch, Group
-from processors.budget import BudgetLedger, estimate_cost
+from processors.budget import BudgetLedger, ClaimItem, estimate_cost
 from processors.capacity import check_compiled, check_shots, check_width
 from processors.compile_cache import CompileCache, Compiled
 from processors.dead_letters import make_dead_letter
@@ -80,8 +81,8 @@ class BatchExecutor:
             the stream layer passes its journal's flush, so a debit is durable before it is
             spent. If it raises, nothing is submitted and the error propagates.
         admission_lock: Held from a batch's first ledger write through ``before_submit``
-            (default: a private lock); the stream layer passes its journal's write lock so
-            no other flush can send half of a batch's debits and paid marks.
+            (default: a private lock); the stream layer passes its journal's write lock, so
+            a batch's claims and marks are not interleaved with another batch's.
         now: Wall clock (UTC).
 
     """
@@ -165,8 +166,9 @@ class BatchExecutor:
         duplicates: list[str],
         compiles: list[CompileRecord],
     ) -> list[Admitted]:
-        """Classify, debit and mark every set; make the ledger durable before returning."""
+        """Classify, charge and mark every set; make the ledger durable before returning."""
         admitted: list[Admitted] = []
+        to_charge: dict[str, list[Admitted]] = {}  # tenant -> new sets, one claim each
         position = -1  # index into batch.sets (a redelivered object may appear twice)
         for group in batch.groups.values():
             compiled: Compiled | Rejection | None = None
@@ -187,19 +189,52 @@ class BatchExecutor:
                     compiled = self._compile(group, backend_or_error, batch.primitive)
                     if not isinstance(compiled, Rejection) and not compiled.hit:
                         compiles.append(compiled.record)
-                verdict = self._admit(
-                    index, pending, group, backend_or_error, compiled, seen, batch
-                )
+                verdict = self._admit(index, pending, group, backend_or_error, compiled, batch)
                 if isinstance(verdict, Outcome):
                     outcomes[index] = verdict
+                elif seen is Seen.NEW and self._budget is not None:
+                    to_charge.setdefault(pending.update.tenant, []).append(verdict)
                 else:
-                    admitted.append(verdict)
+                    admitted.append(verdict)  # already paid (crash before its result): free
+        charged = self._charge(to_charge, seen_here, outcomes)
+        admitted = sorted(admitted + charged, key=lambda a: a.position)
         if self._ledger is not None:
+            # A claim log that records its granted sets as paid has marked them already.
+            skip = {id(a) for a in charged} if self._budget and self._budget.marks_paid else set()
             for item in admitted:
-                self._ledger.mark(item.pending.update)
+                if id(item) not in skip:
+                    self._ledger.mark(item.pending.update)
         if admitted and self._before_submit is not None:
             self._before_submit()
         return admitted
+
+    def _charge(
+        self,
+        to_charge: dict[str, list[Admitted]],
+        digests: dict[str, str],
+        outcomes: dict[int, Outcome],
+    ) -> list[Admitted]:
+        """One claim per tenant; refused sets become ``BUDGET_EXCEEDED`` results."""
+        if self._budget is None:
+            return []
+        granted: list[Admitted] = []
+        for tenant, sets in to_charge.items():
+            items = [
+                ClaimItem(
+                    a.pending.update.event_id, digests[a.pending.update.event_id], a.shots, a.cost
+                )
+                for a in sets
+            ]
+            verdicts = self._budget.admit(uuid.uuid4().hex, tenant, items)
+            for item, ok in zip(sets, verdicts, strict=True):
+                if ok:
+                    granted.append(item)
+                else:
+                    outcomes[item.position] = _rejected(
+                        Rejection(ErrorCode.BUDGET_EXCEEDED, "tenant budget exhausted"),
+                        ResultStatus.BUDGET_EXCEEDED,
+                    )
+        return granted
 
     def _backend(self, name: str) -> BackendAdapter | Outcome:
         try:
@@ -259,7 +294,6 @@ class BatchExecutor:
         group: Group,
         backend: BackendAdapter,
         compiled: Compiled | Rejection,
-        seen: Seen,
         batch: Batch,
     ) -> Admitted | Outcome:
         if isinstance(compiled, Rejection):
@@ -271,13 +305,6 @@ class BatchExecutor:
             if too_many is not None:
                 return _rejected(too_many)
         cost = estimate_cost(backend.price, shots, 1.0 / batch.size)
-        # A set already paid for (crash before its result was produced) is not charged again.
-        if seen is Seen.NEW and self._budget is not None:
-            if not self._budget.try_debit(pending.update.tenant, shots, cost):
-                return _rejected(
-                    Rejection(ErrorCode.BUDGET_EXCEEDED, "tenant budget exhausted"),
-                    ResultStatus.BUDGET_EXCEEDED,
-                )
         return Admitted(position, pending, compiled, shots, cost)
 
 

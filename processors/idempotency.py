@@ -4,7 +4,8 @@ The ledger maps event id to ``"<state>:<payload digest>"`` in a ``MutableMapping
 changelog-backed table in production). States:
 
 * ``paid``: charged and handed to a backend, no result confirmed yet. A redelivery re-executes
-  without charging again (the result may have been lost in a crash).
+  without charging again (the result may have been lost in a crash). With a shared claim log
+  (see ``processors.budget``) the granted claim itself records ``paid``, in the same record.
 * ``done``: a result was produced. A redelivery with the same payload is a silent no-op.
 
 A redelivery with a *different* payload under a known id is a conflict: dead-letter it.

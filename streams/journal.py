@@ -1,9 +1,10 @@
 """A durable key-value journal on a compacted topic: the submission ledger's storage.
 
-The idempotency ledger (event id -> paid/done) and the budget ledger (spent per tenant) are
-plain ``MutableMapping`` views over this journal. Writes are produced with the idempotent
-producer; :meth:`KafkaJournal.flush` waits for the broker's ack, and the worker calls it
-*before* a batch is handed to a backend, so a crash can never forget a debit it paid for.
+The idempotency ledger (event id -> paid/done) is a plain ``MutableMapping`` view over this
+journal; budget claims (``claim/<id>``) are decided in the topic's order by every reader (see
+:class:`JournalClaimLog`). Writes are produced with the idempotent producer;
+:meth:`KafkaJournal.flush` waits for the broker's ack, and the worker calls it *before* a batch
+is handed to a backend, so a crash can never forget a charge it made.
 Every worker tails the whole topic (see :class:`~streams.table_reader.CompactedTopicReader`),
 so state survives restarts and rebalances.
 """
@@ -18,12 +19,29 @@ from typing import Any, TypeVar
 
 from confluent_kafka import Producer
 
+from processors.budget import Budget, ClaimBook, ClaimItem, SpendClaim
 from streams.kafka_io import PublishError
 from streams.table_reader import CompactedTopicReader
 
 V = TypeVar("V")
 _WRITER_HEADER = "qloop-writer"
 _NEVER_MS = 60_000  # below message.timeout.ms (300 s); flush() sends at once regardless
+_CLAIM = b"claim/"
+_PAID_SPACE = "event/"
+
+
+def _claim_body(claim: SpendClaim, writer: str) -> bytes:
+    items = [[i.event_id, i.digest, i.shots, i.cost] for i in claim.items]
+    budget = [claim.budget.shots, claim.budget.cost]
+    return json.dumps({"v": {"t": claim.tenant, "b": budget, "i": items}, "w": writer}).encode()
+
+
+def _claim_from(key: bytes, value: bytes) -> tuple[SpendClaim, str]:
+    body = json.loads(value)
+    v = body["v"]
+    items = tuple(ClaimItem(str(e), str(d), float(s), float(c)) for e, d, s, c in v["i"])
+    claim = SpendClaim(key[len(_CLAIM) :].decode(), str(v["t"]), Budget(*v["b"]), items)
+    return claim, str(body["w"])
 
 
 class KafkaJournal:
@@ -33,20 +51,22 @@ class KafkaJournal:
         self.topic = topic
         self._writer = uuid.uuid4().hex
         self._own_marker = f'"w": "{self._writer}"'.encode()
-        #: namespace ("event/", "spent/", "dead/") -> key within it -> value. Views iterate
-        #: one namespace, so a budget check never scans every event id ever seen.
+        #: namespace ("event/", "dead/") -> key within it -> value. Views iterate
+        #: one namespace, so listing dead letters never scans every event id ever seen.
         self._spaces: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         #: Held by flush(); hold it across a group of writes that must reach the broker
         #: together (the executor's admission of one batch) so no flush splits the group.
         self.write_lock = threading.RLock()
         self._errors: list[str] = []
-        # Nothing is sent before flush(): everything written between two flushes (a batch's
-        # debits and its paid marks) leaves as one record batch on the single-partition topic,
-        # and the broker appends a record batch whole or not at all. So a kill -9 mid-flush can
-        # never keep a debit but lose its paid mark (the set would be charged again after the
-        # restart) or keep a mark but lose its debit (executed uncharged: overspending).
+        # Nothing is sent before flush(): a batch's writes leave as one record batch on the
+        # single-partition topic, which the broker appends whole or not at all. A budget claim
+        # carries its own paid marks, so a charge and its marks never come apart anyway.
         self._producer = Producer({**producer_conf, "linger.ms": _NEVER_MS})
+        #: Budget claims decided in log order (see processors.budget); verdicts of this
+        #: writer's limited claims wait here for the thread that submitted them.
+        self._claims = ClaimBook()
+        self._verdicts: dict[str, tuple[bool, ...]] = {}
         self._reader = CompactedTopicReader(reader_conf, topic, self._apply, name="ledger-reader")
         self._reader_conf = reader_conf
 
@@ -61,6 +81,9 @@ class KafkaJournal:
         return self._spaces.setdefault(namespace + "/", {}), rest
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is not None and value is not None and key.startswith(_CLAIM):
+            self._apply_claim(key, value)  # our own too: verdicts follow the log's order
+            return
         # Our own writes are already applied: skip their echo before paying for JSON parsing
         # (the reader sees two ledger records per executed set).
         if key is None or (value is not None and self._own_marker in value):
@@ -71,6 +94,48 @@ class KafkaJournal:
                 space.pop(name, None)
             else:
                 space[name] = json.loads(value)["v"]
+
+    def _apply_claim(self, key: bytes, value: bytes) -> None:
+        claim, writer = _claim_from(key, value)
+        with self._lock:
+            verdicts = self._claims.apply(claim)
+            paid = self._spaces.setdefault(_PAID_SPACE, {})
+            for item, granted in zip(claim.items, verdicts, strict=True):
+                if granted and not str(paid.get(item.event_id, "")).startswith("done:"):
+                    paid[item.event_id] = f"paid:{item.digest}"
+            if writer == self._writer and not claim.budget.unlimited:
+                self._verdicts[claim.claim_id] = verdicts
+
+    def submit_claim(self, claim: SpendClaim, timeout_s: float = 60.0) -> tuple[bool, ...]:
+        """Append a budget claim; return its verdicts once decided in log order.
+
+        A claim under an unlimited budget is granted whole at once (its order cannot change
+        the verdict) and leaves with the next flush; a limited one is flushed now and decided
+        when this journal's reader applies it, after every claim that reached the log first.
+        The granted sets are recorded as paid by the claim record itself.
+        """
+        key = f"claim/{claim.claim_id}"
+        body = _claim_body(claim, self._writer)
+        if claim.budget.unlimited:
+            with self._lock:
+                paid = self._spaces.setdefault(_PAID_SPACE, {})
+                for item in claim.items:
+                    if not str(paid.get(item.event_id, "")).startswith("done:"):
+                        paid[item.event_id] = f"paid:{item.digest}"
+            self._produce(key, body)
+            return (True,) * len(claim.items)
+        with self.write_lock:
+            self._produce(key, body)
+            self.flush(timeout_s)
+        if not self._reader.wait_for(lambda: claim.claim_id in self._verdicts, timeout_s):
+            raise PublishError(f"budget claim {claim.claim_id} not read back in {timeout_s}s")
+        with self._lock:
+            return self._verdicts.pop(claim.claim_id)
+
+    def claims_spent(self, tenant: str) -> tuple[float, float]:
+        """(shots, cost) granted to ``tenant`` by the claims applied so far (all writers)."""
+        with self._lock:
+            return self._claims.spent(tenant)
 
     @property
     def writer(self) -> str:
@@ -88,7 +153,9 @@ class KafkaJournal:
         with self._lock:
             space, name = self._slot(key)
             space[name] = value
-        body = json.dumps({"v": value, "w": self._writer}).encode()
+        self._produce(key, json.dumps({"v": value, "w": self._writer}).encode())
+
+    def _produce(self, key: str, body: bytes) -> None:
         while True:
             try:
                 self._producer.produce(
@@ -108,7 +175,7 @@ class KafkaJournal:
         self._producer.produce(self.topic, key=key.encode(), value=None)
 
     def keys_in(self, namespace: str) -> list[str]:
-        """Every key in ``namespace`` (e.g. ``"spent/"``), without the namespace."""
+        """Every key in ``namespace`` (e.g. ``"event/"``), without the namespace."""
         with self._lock:
             return list(self._spaces.get(namespace, ()))
 
@@ -129,7 +196,7 @@ class KafkaJournal:
         self._reader.wait_caught_up(timeout_s)
 
     def view(self, namespace: str) -> JournalView[Any]:
-        """A ``MutableMapping`` over the keys of ``namespace`` (e.g. ``"spent/"``)."""
+        """A ``MutableMapping`` over the keys of ``namespace`` (e.g. ``"dead/"``)."""
         return JournalView(self, namespace)
 
     def close(self) -> None:
@@ -169,4 +236,21 @@ class JournalView(MutableMapping[str, V]):
         return len(self._journal.keys_in(self._namespace))
 
 
-__all__ = ["JournalView", "KafkaJournal"]
+class JournalClaimLog:
+    """Budget claims decided on the journal's topic: one order for every worker."""
+
+    marks_paid = True
+
+    def __init__(self, journal: KafkaJournal) -> None:
+        self._journal = journal
+
+    def submit(self, claim: SpendClaim) -> tuple[bool, ...]:
+        """Append ``claim`` and wait for its verdicts (see :meth:`KafkaJournal.submit_claim`)."""
+        return self._journal.submit_claim(claim)
+
+    def spent(self, tenant: str) -> tuple[float, float]:
+        """(shots, cost) granted to ``tenant`` so far."""
+        return self._journal.claims_spent(tenant)
+
+
+__all__ = ["JournalClaimLog", "JournalView", "KafkaJournal"]

@@ -39,7 +39,7 @@ from schemas import (
 from schemas.contracts import CONTRACT_FILES
 from streams.config import Settings
 from streams.edge import Edge
-from streams.journal import KafkaJournal
+from streams.journal import JournalClaimLog, KafkaJournal
 from streams.kafka_io import Publisher, consumer_config, producer_config
 from streams.pipeline import ProcessingPipeline
 from streams.stall_fence import StallFence
@@ -156,9 +156,7 @@ class Worker:
             make_backends(settings).get,
             CompileCache(settings.compile_cache_size),
             limits=limits,
-            budget=BudgetLedger(
-                journal.view("spent/"), budgets, default=default, writer=journal.writer
-            ),
+            budget=BudgetLedger(budgets, default=default, log=JournalClaimLog(journal)),
             idempotency=idempotency,
             complete_on_return=False,
             before_submit=flush_ledger,

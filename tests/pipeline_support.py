@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,29 @@ def read_topic(
         return out
     finally:
         consumer.close()
+
+
+def claimed_shots(bootstrap: str, ledger_topic: str, tenant: str) -> float:
+    """Shots granted to ``tenant`` by the budget claims on the ledger topic.
+
+    The oracle's own reading of the rule (not the worker's code): claims in log order, each
+    set granted when the tenant's granted shots and cost plus its own stay within the limit
+    the claim carries.
+    """
+    shots = cost = 0.0
+    for _partition, _offset, raw in sorted(read_topic(bootstrap, ledger_topic)):
+        body = json.loads(raw) if raw else None
+        claim = body.get("v") if isinstance(body, dict) else None
+        if not isinstance(claim, dict) or claim.get("t") != tenant:
+            continue
+        limit_shots, limit_cost = claim["b"]
+        for _event_id, _digest, item_shots, item_cost in claim["i"]:
+            if (limit_shots is None or shots + item_shots <= limit_shots) and (
+                limit_cost is None or cost + item_cost <= limit_cost + 1e-12
+            ):
+                shots += item_shots
+                cost += item_cost
+    return shots
 
 
 def read_records(bootstrap: str, topic: str, cls: type[T]) -> list[T]:

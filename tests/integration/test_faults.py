@@ -13,7 +13,6 @@ the sink is a thread of this process (it owns chDB, so the oracle can query it).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -30,6 +29,7 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pipeline_support import (
+    claimed_shots,
     committed_offsets,
     end_offsets,
     processor_group,
@@ -266,31 +266,8 @@ class Figures:
 
 
 def spent_shots(settings: Settings) -> float:
-    """The tenant's spent shots as last written to the compacted ledger topic."""
-    topic = TopicNames(settings.topic_prefix).ledger
-    key = f"spent/{TENANT}/shots".encode()
-    latest: dict[bytes, float] = {}  # one counter per worker process: sum their last values
-    for _p, _o, msg in _ledger_records(settings.bootstrap, topic):
-        if msg[0] is not None and (msg[0] == key or msg[0].startswith(key + b"@")) and msg[1]:
-            latest[msg[0]] = float(json.loads(msg[1])["v"])
-    return sum(latest.values())
-
-
-def _ledger_records(bootstrap: str, topic: str) -> list[tuple[int, int, tuple[bytes, bytes]]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"l-{uuid.uuid4().hex}"})
-    out: list[tuple[int, int, tuple[bytes, bytes]]] = []
-    try:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        position = -1
-        while position + 1 < high:
-            for msg in consumer.consume(500, 0.5):
-                if msg.error() is None:
-                    position = msg.offset() or 0
-                    out.append((0, position, (msg.key() or b"", msg.value() or b"")))
-    finally:
-        consumer.close()
-    return out
+    """The tenant's shots granted by the budget claims on the ledger topic."""
+    return claimed_shots(settings.bootstrap, TopicNames(settings.topic_prefix).ledger, TENANT)
 
 
 def total_lag(settings: Settings) -> int:
@@ -500,6 +477,39 @@ def test_s8_budget_never_overspent_through_kill9(
         figures = measure(stack, work, expected_shots=shots * affordable)
     report("S8", figures, results_at_kill=at_kill)
     assert figures.violations(crash_window=True) == []
+    assert figures.statuses == {
+        str(Status.SUCCEEDED): affordable,
+        str(Status.BUDGET_EXCEEDED): n - affordable,
+    }
+
+
+def test_two_workers_admitting_for_one_tenant_never_overspend(
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+) -> None:
+    """Both workers admit for the same tenant at once; the ledger's log order decides."""
+    shots, affordable, n = 10, 40, 200
+    settings = fault_settings(
+        kafka_bootstrap,
+        tmp_path,
+        max_batch=4,
+        max_wait_ms=5,
+        backend_overhead_ms=20,
+        budgets={TENANT: {"shots": shots * affordable}},
+    )
+    work = make_workload(n, shots=shots, name="race")
+    with LocalStack(settings, worker=False) as stack:
+        procs.append(spawn_worker(settings, "a", FAST_GROUP))
+        procs.append(spawn_worker(settings, "b", FAST_GROUP))
+        time.sleep(4)  # let the group settle so both workers hold partitions
+        produce(settings, work)
+        settle(stack, work)
+        for proc in procs:
+            stop(proc)
+        figures = measure(stack, work, expected_shots=shots * affordable)
+    report("budget race", figures)
+    assert figures.violations() == []
     assert figures.statuses == {
         str(Status.SUCCEEDED): affordable,
         str(Status.BUDGET_EXCEEDED): n - affordable,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from pipeline_support import (
+    claimed_shots,
     committed_offsets,
     processor_group,
     read_records,
@@ -32,26 +31,7 @@ pytestmark = pytest.mark.integration
 
 
 def _spent_shots(stack: LocalStack, tenant: str) -> float:
-    """The tenant's spent shots as last written to the ledger topic (compacted, JSON values)."""
-    consumer = Consumer(
-        {"bootstrap.servers": stack.settings.bootstrap, "group.id": f"l-{uuid.uuid4().hex}"}
-    )
-    latest: dict[bytes, float] = {}  # one counter per worker process: sum their last values
-    key, topic = f"spent/{tenant}/shots".encode(), stack.topics.ledger
-    try:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        position = -1
-        while position + 1 < high:
-            for msg in consumer.consume(500, 0.5):
-                if msg.error() is None:
-                    position = msg.offset() or 0
-                    name = msg.key() or b""
-                    if (name == key or name.startswith(key + b"@")) and msg.value():
-                        latest[name] = float(json.loads(msg.value() or b"0")["v"])
-    finally:
-        consumer.close()
-    return sum(latest.values())
+    return claimed_shots(stack.settings.bootstrap, stack.topics.ledger, tenant)
 
 
 def test_redelivered_update_executes_and_charges_once_across_restart(

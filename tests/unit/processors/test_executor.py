@@ -112,26 +112,24 @@ def test_backend_failure_gives_one_failed_result_per_set(sampler_template) -> No
 
 
 def test_budget_lets_exactly_the_affordable_sets_through(sampler_template) -> None:
-    store: dict[str, float] = {}
-    budget = BudgetLedger(store, {"acme": Budget(shots=1000)})
+    budget = BudgetLedger({"acme": Budget(shots=1000)})
     pendings = [make_pending(sampler_template, shots=256) for _ in range(10)]
     outcome = _executor(budget=budget).execute(_batch(pendings))
     statuses = [r.status for r in outcome.results]
     assert statuses.count(ResultStatus.SUCCEEDED) == 3
     assert statuses.count(ResultStatus.BUDGET_EXCEEDED) == 7
-    assert store["acme/shots"] == 768 and outcome.job.total_shots == 768
+    assert budget.spent("acme")[0] == 768 and outcome.job.total_shots == 768
 
 
 def test_redelivery_is_executed_and_charged_once(sampler_template) -> None:
-    store: dict[str, float] = {}
-    budget = BudgetLedger(store, {"acme": Budget(shots=10_000)})
+    budget = BudgetLedger({"acme": Budget(shots=10_000)})
     executor = _executor(budget=budget, idempotency=IdempotencyLedger({}))
     pendings = [make_pending(sampler_template) for _ in range(3)]
     first = executor.execute(_batch(pendings + [pendings[0]]))  # duplicate inside the batch too
     assert len(first.results) == 3 and first.duplicates == [pendings[0].update.event_id]
     again = executor.execute(_batch(pendings))
     assert again.results == [] and again.job is None and len(again.duplicates) == 3
-    assert store["acme/shots"] == 3 * 256
+    assert budget.spent("acme")[0] == 3 * 256
     token = "f00d" * 32
     conflict = replace(
         pendings[1],
