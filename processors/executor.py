@@ -192,18 +192,16 @@ class BatchExecutor:
                 verdict = self._admit(index, pending, group, backend_or_error, compiled, batch)
                 if isinstance(verdict, Outcome):
                     outcomes[index] = verdict
-                elif seen is Seen.NEW and self._budget is not None:
+                elif seen is Seen.NEW:
                     to_charge.setdefault(pending.update.tenant, []).append(verdict)
                 else:
                     admitted.append(verdict)  # already paid (crash before its result): free
         charged = self._charge(to_charge, seen_here, outcomes)
+        # A claim log that records its granted sets as paid has marked them already.
+        if self._ledger is not None and not (self._budget and self._budget.marks_paid):
+            for item in charged:
+                self._ledger.mark(item.pending.update)
         admitted = sorted(admitted + charged, key=lambda a: a.position)
-        if self._ledger is not None:
-            # A claim log that records its granted sets as paid has marked them already.
-            skip = {id(a) for a in charged} if self._budget and self._budget.marks_paid else set()
-            for item in admitted:
-                if id(item) not in skip:
-                    self._ledger.mark(item.pending.update)
         if admitted and self._before_submit is not None:
             self._before_submit()
         return admitted
@@ -215,8 +213,8 @@ class BatchExecutor:
         outcomes: dict[int, Outcome],
     ) -> list[Admitted]:
         """One claim per tenant; refused sets become ``BUDGET_EXCEEDED`` results."""
-        if self._budget is None:
-            return []
+        if self._budget is None:  # no budgets: every new set is admitted
+            return [a for sets in to_charge.values() for a in sets]
         granted: list[Admitted] = []
         for tenant, sets in to_charge.items():
             items = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 from confluent_kafka import Producer
@@ -99,12 +99,16 @@ class KafkaJournal:
         claim, writer = _claim_from(key, value)
         with self._lock:
             verdicts = self._claims.apply(claim)
-            paid = self._spaces.setdefault(_PAID_SPACE, {})
-            for item, granted in zip(claim.items, verdicts, strict=True):
-                if granted and not str(paid.get(item.event_id, "")).startswith("done:"):
-                    paid[item.event_id] = f"paid:{item.digest}"
+            self._mark_paid(item for item, ok in zip(claim.items, verdicts, strict=True) if ok)
             if writer == self._writer and not claim.budget.unlimited:
                 self._verdicts[claim.claim_id] = verdicts
+
+    def _mark_paid(self, items: Iterable[ClaimItem]) -> None:
+        """Record granted sets as paid (never over ``done``); the caller holds ``_lock``."""
+        paid = self._spaces.setdefault(_PAID_SPACE, {})
+        for item in items:
+            if not str(paid.get(item.event_id, "")).startswith("done:"):
+                paid[item.event_id] = f"paid:{item.digest}"
 
     def submit_claim(self, claim: SpendClaim, timeout_s: float = 60.0) -> tuple[bool, ...]:
         """Append a budget claim; return its verdicts once decided in log order.
@@ -118,10 +122,7 @@ class KafkaJournal:
         body = _claim_body(claim, self._writer)
         if claim.budget.unlimited:
             with self._lock:
-                paid = self._spaces.setdefault(_PAID_SPACE, {})
-                for item in claim.items:
-                    if not str(paid.get(item.event_id, "")).startswith("done:"):
-                        paid[item.event_id] = f"paid:{item.digest}"
+                self._mark_paid(claim.items)
             self._produce(key, body)
             return (True,) * len(claim.items)
         with self.write_lock:
