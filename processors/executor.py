@@ -81,8 +81,8 @@ class BatchExecutor:
             the stream layer passes its journal's flush, so a debit is durable before it is
             spent. If it raises, nothing is submitted and the error propagates.
         admission_lock: Held from a batch's first ledger write through ``before_submit``
-            (default: a private lock); the stream layer passes its journal's write lock, so
-            a batch's claims and marks are not interleaved with another batch's.
+            (default: a private lock). Each claim is one self-contained record, so other
+            ledger flushes (dead letters, done marks) need not wait for an admission.
         now: Wall clock (UTC).
 
     """
@@ -119,9 +119,8 @@ class BatchExecutor:
         compiles: list[CompileRecord] = []
         backend_or_error = self._backend(batch.backend)
         seen_here: dict[str, str] = {}
-        # One batch at a time from its first debit to its durable flush: the stream layer's
-        # journal sends a batch's ledger writes as one atomic record batch only if no other
-        # batch's writes are interleaved with them (see streams.journal).
+        # One batch at a time through admission: its idempotency checks see every paid mark
+        # of the batches admitted before it.
         with self._admission:
             admitted = self._admit_batch(
                 batch, backend_or_error, seen_here, outcomes, dead_letters, duplicates, compiles

@@ -55,8 +55,8 @@ class KafkaJournal:
         #: one namespace, so listing dead letters never scans every event id ever seen.
         self._spaces: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        #: Held by flush(); hold it across a group of writes that must reach the broker
-        #: together (the executor's admission of one batch) so no flush splits the group.
+        #: Held by flush() (one flush at a time). Admissions do not hold it: a budget claim
+        #: is one record, so no flush can split a charge from its paid marks.
         self.write_lock = threading.RLock()
         self._errors: list[str] = []
         # Nothing is sent before flush(): a batch's writes leave as one record batch on the

@@ -24,6 +24,7 @@ from processors.idempotency import payload_digest
 from processors.pending import PendingSet, SourceRef
 from processors.validation import Rejection, validate_against_template
 from schemas import DeadLetter, ErrorCode
+from streams.dead_letter_index import source_key
 from streams.edge import Edge
 from streams.kafka_io import Publisher, PublishError
 from streams.template_registry import TemplateRegistry
@@ -173,7 +174,7 @@ class ProcessingPipeline:
             await self.dispatch(batch)
 
     def _dead_letter(self, letter: DeadLetter, ack: Ack) -> None:
-        key = f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}"
+        key = source_key(letter)
         if self._dead_ledger is not None:
             if key in self._dead_ledger:  # redelivered after a crash: already dead-lettered
                 self._ack_after_flush.append(ack)

@@ -38,6 +38,7 @@ from schemas import (
 )
 from schemas.contracts import CONTRACT_FILES
 from streams.config import Settings
+from streams.dead_letter_index import DeadLetterIndex
 from streams.edge import Edge
 from streams.journal import JournalClaimLog, KafkaJournal
 from streams.kafka_io import Publisher, consumer_config, producer_config
@@ -114,6 +115,7 @@ class Worker:
     journal: KafkaJournal
     registry: TemplateRegistry
     fence: StallFence
+    dead_letters: DeadLetterIndex | None
 
     @classmethod
     def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
@@ -152,6 +154,11 @@ class Worker:
                 idempotency.complete(event_ids)
                 flush_ledger()
 
+        dead_letters = None
+        if idempotency is not None:
+            dead_letters = DeadLetterIndex(
+                journal.view("dead/"), reader_conf, topics.dead_letters, codec
+            )
         executor = BatchExecutor(
             make_backends(settings).get,
             CompileCache(settings.compile_cache_size),
@@ -160,7 +167,6 @@ class Worker:
             idempotency=idempotency,
             complete_on_return=False,
             before_submit=flush_ledger,
-            admission_lock=journal.write_lock,
         )
         pipeline = ProcessingPipeline(
             edge=edge,
@@ -173,19 +179,21 @@ class Worker:
             template_wait_s=settings.template_wait_ms / 1000,
             on_results_published=results_published,
             done_elsewhere=_done_elsewhere(journal),
-            dead_letter_ledger=journal.view("dead/") if idempotency is not None else None,
+            dead_letter_ledger=dead_letters,
             flush_ledger=flush_ledger,
             before_publish=fence.check,
         )
-        app = _faust_app(settings, topics, pipeline, flush_ledger, journal)
+        app = _faust_app(settings, topics, pipeline, flush_ledger, journal, dead_letters)
         fence.limit_s = float(app.conf.broker_session_timeout) / 2
-        return cls(settings, topics, app, pipeline, journal, registry, fence)
+        return cls(settings, topics, app, pipeline, journal, registry, fence, dead_letters)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.registry.start)
         await loop.run_in_executor(None, self.journal.start)
+        if self.dead_letters is not None:
+            await loop.run_in_executor(None, self.dead_letters.start)
         self.app.finalize()
         await self.app.start()
         self.fence.start()
@@ -209,6 +217,8 @@ class Worker:
                 self.pipeline.close()
                 self.journal.close()
                 self.registry.stop()
+                if self.dead_letters is not None:
+                    self.dead_letters.stop()
 
     async def _drain_while_stopping(self, interval_s: float = 0.05) -> None:
         while True:
@@ -222,6 +232,7 @@ def _faust_app(
     pipeline: ProcessingPipeline,
     flush_ledger: Callable[[], None],
     journal: KafkaJournal,
+    dead_letters: DeadLetterIndex | None,
 ) -> faust.App:
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -268,8 +279,12 @@ def _faust_app(
 
     async def on_assigned(_app: Any, assigned: Any, **_kw: Any) -> None:
         # A partition taken over from another worker must be checked against everything that
-        # worker wrote to the ledger (its paid marks), not against a tail that lags behind.
-        await asyncio.get_running_loop().run_in_executor(None, journal.wait_caught_up)
+        # worker wrote to the ledger (its paid marks) and published as dead letters, not
+        # against a tail that lags behind.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, journal.wait_caught_up)
+        if dead_letters is not None:
+            await loop.run_in_executor(None, dead_letters.wait_caught_up)
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     return app
