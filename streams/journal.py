@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, TypeVar
@@ -30,18 +31,19 @@ _CLAIM = b"claim/"
 _PAID_SPACE = "event/"
 
 
-def _claim_body(claim: SpendClaim, writer: str) -> bytes:
+def _claim_body(claim: SpendClaim, writer: str, at: float) -> bytes:
     items = [[i.event_id, i.digest, i.shots, i.cost] for i in claim.items]
     budget = [claim.budget.shots, claim.budget.cost]
-    return json.dumps({"v": {"t": claim.tenant, "b": budget, "i": items}, "w": writer}).encode()
+    v = {"t": claim.tenant, "b": budget, "i": items, "at": at}
+    return json.dumps({"v": v, "w": writer}).encode()
 
 
-def _claim_from(key: bytes, value: bytes) -> tuple[SpendClaim, str]:
+def _claim_from(key: bytes, value: bytes) -> tuple[SpendClaim, str, float]:
     body = json.loads(value)
     v = body["v"]
     items = tuple(ClaimItem(str(e), str(d), float(s), float(c)) for e, d, s, c in v["i"])
     claim = SpendClaim(key[len(_CLAIM) :].decode(), str(v["t"]), Budget(*v["b"]), items)
-    return claim, str(body["w"])
+    return claim, str(body["w"]), float(v.get("at", 0.0))
 
 
 class KafkaJournal:
@@ -67,6 +69,9 @@ class KafkaJournal:
         #: writer's limited claims wait here for the thread that submitted them.
         self._claims = ClaimBook()
         self._verdicts: dict[str, tuple[bool, ...]] = {}
+        #: Event ids paid for and not yet done -> when their claim was written (epoch s): what
+        #: a restarted worker checks against the result topic (see streams.reconcile).
+        self._paid_at: dict[str, float] = {}
         self._reader = CompactedTopicReader(reader_conf, topic, self._apply, name="ledger-reader")
         self._reader_conf = reader_conf
 
@@ -94,21 +99,33 @@ class KafkaJournal:
                 space.pop(name, None)
             else:
                 space[name] = json.loads(value)["v"]
+                self._forget_paid(key.decode(), space[name])
 
     def _apply_claim(self, key: bytes, value: bytes) -> None:
-        claim, writer = _claim_from(key, value)
+        claim, writer, at = _claim_from(key, value)
         with self._lock:
             verdicts = self._claims.apply(claim)
-            self._mark_paid(item for item, ok in zip(claim.items, verdicts, strict=True) if ok)
+            granted = (item for item, ok in zip(claim.items, verdicts, strict=True) if ok)
+            self._mark_paid(granted, at)
             if writer == self._writer and not claim.budget.unlimited:
                 self._verdicts[claim.claim_id] = verdicts
 
-    def _mark_paid(self, items: Iterable[ClaimItem]) -> None:
+    def _mark_paid(self, items: Iterable[ClaimItem], at: float) -> None:
         """Record granted sets as paid (never over ``done``); the caller holds ``_lock``."""
         paid = self._spaces.setdefault(_PAID_SPACE, {})
         for item in items:
             if not str(paid.get(item.event_id, "")).startswith("done:"):
                 paid[item.event_id] = f"paid:{item.digest}"
+                self._paid_at[item.event_id] = at
+
+    def _forget_paid(self, key: str, value: Any) -> None:
+        if key.startswith(_PAID_SPACE) and str(value).startswith("done:"):
+            self._paid_at.pop(key[len(_PAID_SPACE) :], None)
+
+    def outstanding_paid(self) -> dict[str, float]:
+        """Event ids paid for whose result is not marked done, with when they were paid."""
+        with self._lock:
+            return dict(self._paid_at)
 
     def submit_claim(self, claim: SpendClaim, timeout_s: float = 60.0) -> tuple[bool, ...]:
         """Append a budget claim; return its verdicts once decided in log order.
@@ -119,10 +136,11 @@ class KafkaJournal:
         The granted sets are recorded as paid by the claim record itself.
         """
         key = f"claim/{claim.claim_id}"
-        body = _claim_body(claim, self._writer)
+        at = time.time()
+        body = _claim_body(claim, self._writer, at)
         if claim.budget.unlimited:
             with self._lock:
-                self._mark_paid(claim.items)
+                self._mark_paid(claim.items, at)
             self._produce(key, body)
             return (True,) * len(claim.items)
         with self.write_lock:
@@ -154,6 +172,7 @@ class KafkaJournal:
         with self._lock:
             space, name = self._slot(key)
             space[name] = value
+            self._forget_paid(key, value)
         self._produce(key, json.dumps({"v": value, "w": self._writer}).encode())
 
     def _produce(self, key: str, body: bytes) -> None:
@@ -173,6 +192,7 @@ class KafkaJournal:
         with self._lock:
             space, name = self._slot(key)
             space.pop(name, None)
+            self._forget_paid(key, "done:")
         self._producer.produce(self.topic, key=key.encode(), value=None)
 
     def keys_in(self, namespace: str) -> list[str]:

@@ -74,6 +74,7 @@ class StallFence:
         self._beat = (clock(), cpu())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._armed = False
 
     def stalled_for(self) -> float:
         """Seconds since the last beat during which the process did not run."""
@@ -81,7 +82,12 @@ class StallFence:
         return (self._clock() - wall0) - (self._cpu() - cpu0)
 
     def check(self) -> None:
-        """Fence (exit) if the process was frozen; call it before anything leaves the worker."""
+        """Fence (exit) if the process was frozen; call it before anything leaves the worker.
+
+        Until :meth:`arm` (or :meth:`start`) nothing fences: start-up waits are not freezes.
+        """
+        if not self._armed:
+            return
         stalled = self.stalled_for()
         if stalled >= self.limit_s:
             self._on_stall(stalled)
@@ -91,9 +97,15 @@ class StallFence:
         self.check()
         self._beat = (self._clock(), self._cpu())
 
-    def start(self) -> StallFence:
-        """Start the watchdog thread (daemon)."""
+    def arm(self) -> StallFence:
+        """Measure from now on; the caller beats (:meth:`start` does both, with a thread)."""
         self._beat = (self._clock(), self._cpu())
+        self._armed = True
+        return self
+
+    def start(self) -> StallFence:
+        """Arm and start the watchdog thread (daemon)."""
+        self.arm()
         self._thread = threading.Thread(target=self._run, name="stall-fence", daemon=True)
         self._thread.start()
         return self

@@ -14,7 +14,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+#: Errors of a topic whose partitions have no leader yet (just created, or failing over).
+_SETTLING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def high_watermark(probe: Consumer, topic: str, partition: int, deadline: float) -> int:
+    """The partition's end offset, retrying while a new topic's leadership settles."""
+    while True:
+        try:
+            _low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            return int(high)
+        except KafkaException as exc:
+            err = exc.args[0]
+            settling = err.retriable() or err.code() in _SETTLING
+            if not settling or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class CompactedTopicReader:
@@ -81,17 +102,14 @@ class CompactedTopicReader:
         """Block until every record written before this call has been applied."""
         if self._consumer is None:
             raise RuntimeError("start() was not called")
+        deadline = time.monotonic() + timeout_s
         targets = {}
         probe = Consumer({**self._conf, "group.id": f"{self._conf['group.id']}-probe"})
         try:
             for partition in self._positions:
-                _low, high = probe.get_watermark_offsets(
-                    TopicPartition(self.topic, partition), timeout=10
-                )
-                targets[partition] = high
+                targets[partition] = high_watermark(probe, self.topic, partition, deadline)
         finally:
             probe.close()
-        deadline = time.monotonic() + timeout_s
         with self._cond:
             while any(self._positions[p] < h for p, h in targets.items()):
                 if self._error is not None:
@@ -113,4 +131,4 @@ class CompactedTopicReader:
             self._thread.join(5)
 
 
-__all__ = ["CompactedTopicReader"]
+__all__ = ["CompactedTopicReader", "high_watermark"]

@@ -43,6 +43,7 @@ from streams.edge import Edge
 from streams.journal import JournalClaimLog, KafkaJournal
 from streams.kafka_io import Publisher, consumer_config, producer_config
 from streams.pipeline import ProcessingPipeline
+from streams.reconcile import reconcile_published
 from streams.stall_fence import StallFence
 from streams.template_registry import TemplateRegistry
 from streams.topics import TopicNames, create_topics
@@ -116,6 +117,7 @@ class Worker:
     registry: TemplateRegistry
     fence: StallFence
     dead_letters: DeadLetterIndex | None
+    reconcile: Callable[[], object]
 
     @classmethod
     def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
@@ -183,20 +185,29 @@ class Worker:
             flush_ledger=flush_ledger,
             before_publish=fence.check,
         )
-        app = _faust_app(settings, topics, pipeline, flush_ledger, journal, dead_letters)
+
+        def reconcile() -> int:
+            if idempotency is None:
+                return 0
+            return reconcile_published(journal, reader_conf, topics.results, results_published)
+
+        app = _faust_app(settings, topics, pipeline, flush_ledger, journal, dead_letters, reconcile)
         fence.limit_s = float(app.conf.broker_session_timeout) / 2
-        return cls(settings, topics, app, pipeline, journal, registry, fence, dead_letters)
+        return cls(
+            settings, topics, app, pipeline, journal, registry, fence, dead_letters, reconcile
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
         loop = asyncio.get_running_loop()
+        self.fence.start()  # first: start-up ledger flushes are checked against it too
         await loop.run_in_executor(None, self.registry.start)
         await loop.run_in_executor(None, self.journal.start)
         if self.dead_letters is not None:
             await loop.run_in_executor(None, self.dead_letters.start)
+        await loop.run_in_executor(None, self.reconcile)
         self.app.finalize()
         await self.app.start()
-        self.fence.start()
         ready = os.environ.get("QLOOP_READY_FILE")
         if ready:  # LocalStack waits for this before it reports the stack as up
             Path(ready).write_text(str(os.getpid()))
@@ -233,6 +244,7 @@ def _faust_app(
     flush_ledger: Callable[[], None],
     journal: KafkaJournal,
     dead_letters: DeadLetterIndex | None,
+    reconcile: Callable[[], object],
 ) -> faust.App:
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -285,6 +297,8 @@ def _faust_app(
         await loop.run_in_executor(None, journal.wait_caught_up)
         if dead_letters is not None:
             await loop.run_in_executor(None, dead_letters.wait_caught_up)
+        # Sets paid by a worker that died after publishing their results: mark them done.
+        await loop.run_in_executor(None, reconcile)
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     return app

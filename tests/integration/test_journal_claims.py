@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from processors.budget import Budget, ClaimItem, SpendClaim
+from processors.idempotency import IdempotencyLedger
 from streams.config import Settings
 from streams.journal import KafkaJournal
-from streams.kafka_io import consumer_config, producer_config
+from streams.kafka_io import Publisher, consumer_config, producer_config
+from streams.reconcile import reconcile_published
 from streams.topics import TopicNames
 
 
@@ -19,7 +21,7 @@ def open_journal(
     settings_factory: Callable[..., Settings], topic_factory: Callable[..., TopicNames]
 ) -> Iterator[Callable[[], KafkaJournal]]:
     settings = settings_factory()
-    topic = topic_factory().ledger
+    topic = topic_factory().ledger  # its own prefix: each test's ledger starts empty
     opened: list[KafkaJournal] = []
 
     def make() -> KafkaJournal:
@@ -79,3 +81,35 @@ def test_unlimited_claims_are_granted_at_once_and_counted_after_the_flush(
     journal.flush()
     journal.wait_caught_up()
     assert journal.claims_spent("free") == (5.0, 0.5)
+
+
+def test_reconcile_marks_done_the_paid_sets_whose_results_are_on_the_topic(
+    open_journal: Callable[[], KafkaJournal],
+    settings_factory: Callable[..., Settings],
+    topic_factory: Callable[..., TopicNames],
+) -> None:
+    """The crash window: results acknowledged, ``done`` marks never written, worker killed."""
+    settings, topics = settings_factory(), topic_factory()
+    first = open_journal()
+    items = tuple(ClaimItem(f"e{k}", f"{k:064d}", 1, 0.0) for k in range(3))
+    first.submit_claim(SpendClaim("c-1", "acme", Budget(), items))
+    first.flush()
+    publisher = Publisher.from_settings(settings)
+    for event_id in ("e0", "e2", "other"):  # e0 and e2 were published before the kill
+        publisher.publish_raw(topics.results, event_id, b"result bytes")
+    publisher.flush()
+    restarted = open_journal()  # a new worker: e0..e2 are paid, not done
+    assert set(restarted.outstanding_paid()) == {"e0", "e1", "e2"}
+    ledger = IdempotencyLedger(restarted.view("event/"))
+
+    def mark_done(event_ids: list[str]) -> None:
+        ledger.complete(event_ids)
+        restarted.flush()
+
+    conf = consumer_config(settings, "unused")
+    assert reconcile_published(restarted, conf, topics.results, mark_done) == 2
+    assert restarted.get("event/e0") == f"done:{0:064d}"
+    assert restarted.get("event/e2") == f"done:{2:064d}"
+    assert restarted.get("event/e1") == f"paid:{1:064d}"  # never published: run it again
+    assert set(restarted.outstanding_paid()) == {"e1"}
+    assert reconcile_published(restarted, conf, topics.results, mark_done) == 0

@@ -26,7 +26,7 @@ def _fence(clocks: Clocks, stalls: list[float], limit_s: float = 3.0) -> StallFe
         on_stall=stalls.append,
         clock=lambda: clocks.wall,
         cpu=lambda: clocks.cpu,
-    )
+    ).arm()
 
 
 def test_a_frozen_process_is_fenced() -> None:
@@ -57,6 +57,19 @@ def test_short_pauses_and_beats_reset_the_interval() -> None:
     clocks.advance(wall=1.5, cpu=0.0)
     clocks.advance(wall=1.6, cpu=0.0)
     fence.check()  # 3.1 s frozen since the last beat
+    assert len(stalls) == 1
+
+
+def test_nothing_fences_before_the_fence_is_armed() -> None:
+    """Start-up (readers catching up, reconciling) waits without CPU: not a freeze."""
+    clocks, stalls = Clocks(), []
+    fence = StallFence(3.0, on_stall=stalls.append, clock=lambda: clocks.wall, cpu=lambda: 0.0)
+    clocks.advance(wall=10.0, cpu=0.0)
+    fence.check()
+    assert stalls == []
+    fence.arm()
+    clocks.advance(wall=10.0, cpu=0.0)
+    fence.check()
     assert len(stalls) == 1
 
 
