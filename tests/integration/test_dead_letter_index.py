@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from schemas import AvroCodec, DeadLetter
+from sink_factories import make_dead_letter
+
+from schemas import AvroCodec
 from streams.config import Settings
 from streams.dead_letter_index import DeadLetterIndex, source_key
 from streams.kafka_io import Publisher, consumer_config
 from streams.topics import TopicNames
-
-
-def _letter(offset: int) -> DeadLetter:
-    return DeadLetter(
-        error_code="deserialization_error",
-        error_message="not avro",
-        stage="edge",
-        source_topic="t.parameter-updates",
-        source_partition=1,
-        source_offset=offset,
-        raw_bytes=b"\x00",
-        occurred_at=datetime.now(UTC),
-    )
 
 
 def test_published_dead_letters_are_known_after_a_restart_and_while_tailing(
@@ -30,22 +18,22 @@ def test_published_dead_letters_are_known_after_a_restart_and_while_tailing(
 ) -> None:
     settings, topics = settings_factory(), topic_factory()
     publisher = Publisher.from_settings(settings)
-    publisher.publish(topics.dead_letters, None, _letter(7))  # killed before marking it
+    publisher.publish(topics.dead_letters, None, make_dead_letter(7))  # killed before marking it
     publisher.publish_raw(topics.dead_letters, None, b"\x00 not a dead letter")
     publisher.flush()
-    ledger: dict[str, str] = {"t.parameter-updates:1:3": "done"}
+    ledger: dict[str, str] = {"qloop.parameters:0:3": "done"}
     index = DeadLetterIndex(
         ledger, consumer_config(settings, "unused"), topics.dead_letters, AvroCodec()
     ).start()
     try:
-        assert source_key(_letter(7)) in index  # from the topic alone
-        assert "t.parameter-updates:1:3" in index  # from the ledger alone
-        assert "t.parameter-updates:1:9" not in index
-        publisher.publish(topics.dead_letters, None, _letter(9))  # another worker, later
+        assert source_key(make_dead_letter(7)) in index  # from the topic alone
+        assert "qloop.parameters:0:3" in index  # from the ledger alone
+        assert "qloop.parameters:0:9" not in index
+        publisher.publish(topics.dead_letters, None, make_dead_letter(9))  # another worker, later
         publisher.flush()
         index.wait_caught_up()
-        assert index["t.parameter-updates:1:9"] == "done"
-        index["t.parameter-updates:1:11"] = "done"  # writes go to the ledger
-        assert ledger["t.parameter-updates:1:11"] == "done" and len(index) == 2
+        assert index["qloop.parameters:0:9"] == "done"
+        index["qloop.parameters:0:11"] = "done"  # writes go to the ledger
+        assert ledger["qloop.parameters:0:11"] == "done" and len(index) == 2
     finally:
         index.stop()
