@@ -150,7 +150,7 @@ class BatchExecutor:
                 )
             )
             if self._ledger is not None and not executed_here:
-                self._ledger.mark_done(pending.update)
+                self._ledger.mark_done(pending.update, seen_here[pending.update.event_id])
         if self._ledger is not None and self._complete_on_return:
             self._ledger.complete(a.pending.update.event_id for a in admitted)
         return ExecutionOutcome(job, results, compiles, dead_letters, duplicates)
@@ -199,7 +199,7 @@ class BatchExecutor:
         # A claim log that records its granted sets as paid has marked them already.
         if self._ledger is not None and not (self._budget and self._budget.marks_paid):
             for item in charged:
-                self._ledger.mark(item.pending.update)
+                self._ledger.mark(item.pending.update, seen_here[item.pending.update.event_id])
         admitted = sorted(admitted + charged, key=lambda a: a.position)
         if admitted and self._before_submit is not None:
             self._before_submit()
@@ -247,12 +247,12 @@ class BatchExecutor:
 
     def _seen(self, pending: PendingSet, seen_here: dict[str, str]) -> Seen:
         update = pending.update
-        digest = payload_digest(update)
+        digest = pending.digest or payload_digest(update)
         earlier = seen_here.get(update.event_id)
         if earlier is not None:  # the same id twice inside one batch
             return Seen.DUPLICATE if earlier == digest else Seen.CONFLICT
         seen_here[update.event_id] = digest
-        return Seen.NEW if self._ledger is None else self._ledger.check(update)
+        return Seen.NEW if self._ledger is None else self._ledger.check(update, digest)
 
     def _conflict(self, pending: PendingSet) -> DeadLetter:
         return make_dead_letter(

@@ -73,23 +73,23 @@ class IdempotencyLedger:
     def __init__(self, store: MutableMapping[str, str]) -> None:
         self._store = store
 
-    def check(self, update: ParameterUpdate) -> Seen:
-        """Classify ``update`` against what was executed before."""
+    def check(self, update: ParameterUpdate, digest: str = "") -> Seen:
+        """Classify ``update`` (whose ``payload_digest`` may be passed) against the past."""
         entry = self._store.get(update.event_id)
         if entry is None:
             return Seen.NEW
-        state, _, digest = entry.partition(":")
-        if digest != payload_digest(update):
+        state, _, recorded = entry.partition(":")
+        if recorded != (digest or payload_digest(update)):
             return Seen.CONFLICT
         return Seen.DUPLICATE if state == "done" else Seen.IN_FLIGHT
 
-    def mark(self, update: ParameterUpdate) -> None:
+    def mark(self, update: ParameterUpdate, digest: str = "") -> None:
         """Record that ``update`` was charged and submitted (before submitting)."""
-        self._store[update.event_id] = f"paid:{payload_digest(update)}"
+        self._store[update.event_id] = f"paid:{digest or payload_digest(update)}"
 
-    def mark_done(self, update: ParameterUpdate) -> None:
+    def mark_done(self, update: ParameterUpdate, digest: str = "") -> None:
         """Record a final outcome that needed no backend (rejected, over budget)."""
-        self._store[update.event_id] = f"done:{payload_digest(update)}"
+        self._store[update.event_id] = f"done:{digest or payload_digest(update)}"
 
     def complete(self, event_ids: Iterable[str]) -> None:
         """Record that results for ``event_ids`` were produced (after producing them)."""

@@ -28,6 +28,8 @@ class PendingSet:
         received_monotonic: ``time.monotonic()`` at receipt (drives ``max_wait``).
         received_at: Wall-clock receipt time (UTC).
         raw: The encoded message, kept only so a later dead letter can carry it (redacted).
+        digest: ``payload_digest(update)`` when the caller already computed it ("" if not),
+            so the idempotency checks downstream do not hash the set again.
 
     """
 
@@ -37,6 +39,7 @@ class PendingSet:
     received_monotonic: float
     received_at: datetime
     raw: bytes = b""
+    digest: str = ""
 
 
 __all__ = ["PendingSet", "SourceRef"]

@@ -23,7 +23,7 @@ from processors.executor import BatchExecutor, ExecutionOutcome
 from processors.idempotency import payload_digest
 from processors.pending import PendingSet, SourceRef
 from processors.validation import Rejection, validate_against_template
-from schemas import DeadLetter, ErrorCode
+from schemas import DeadLetter, ErrorCode, ParameterUpdate
 from streams.dead_letter_index import source_key
 from streams.edge import Edge
 from streams.kafka_io import Publisher, PublishError
@@ -124,18 +124,10 @@ class ProcessingPipeline:
             template = await asyncio.get_running_loop().run_in_executor(
                 self._pool, self.registry.wait_for, decoded.template_id, self.template_wait_s
             )
+        source = SourceRef(topic, partition, offset)
         rejection = validate_against_template(decoded, template, limits=self.edge.limits)
         if rejection is not None:
-            letter = self.edge.dead_letter(
-                rejection,
-                stage="validate",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                raw=value or b"",
-                update=decoded,
-            )
-            self._dead_letter(letter, ack)
+            self._reject(rejection, "validate", source, value, decoded, ack)
             return
         assert template is not None  # noqa: S101 - validate_against_template rejects None
         digest = payload_digest(decoded)
@@ -145,22 +137,13 @@ class ProcessingPipeline:
                 live.waiting.append(ack)
                 self.stats.duplicates += 1
                 return
-            letter = self.edge.dead_letter(
-                Rejection(
-                    ErrorCode.IDEMPOTENCY_KEY_CONFLICT,
-                    "event id already accepted with a different payload",
-                ),
-                stage="executor",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                raw=value or b"",
-                update=decoded,
+            conflict = Rejection(
+                ErrorCode.IDEMPOTENCY_KEY_CONFLICT,
+                "event id already accepted with a different payload",
             )
-            self._dead_letter(letter, ack)
+            self._reject(conflict, "executor", source, value, decoded, ack)
             return
         self._live[decoded.event_id] = _Live(digest)
-        source = SourceRef(topic, partition, offset)
         self._acks[source] = ack
         pending = PendingSet(
             update=decoded,
@@ -169,9 +152,30 @@ class ProcessingPipeline:
             received_monotonic=time.monotonic(),
             received_at=datetime.now(UTC),
             raw=value or b"",
+            digest=digest,
         )
         for batch in self.batcher.add(pending):
             await self.dispatch(batch)
+
+    def _reject(
+        self,
+        rejection: Rejection,
+        stage: str,
+        source: SourceRef,
+        value: bytes | None,
+        update: ParameterUpdate,
+        ack: Ack,
+    ) -> None:
+        letter = self.edge.dead_letter(
+            rejection,
+            stage=stage,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            raw=value or b"",
+            update=update,
+        )
+        self._dead_letter(letter, ack)
 
     def _dead_letter(self, letter: DeadLetter, ack: Ack) -> None:
         key = source_key(letter)

@@ -205,3 +205,29 @@ def test_ibm_token_never_leaks(monkeypatch) -> None:
     import traceback
 
     assert canary not in "".join(traceback.format_exception(info.value))
+
+
+def test_each_set_is_hashed_at_most_once(sampler_template, monkeypatch) -> None:
+    """The payload digest is computed once per set (or not at all when the stream has it)."""
+    from processors import executor as executor_module
+    from processors import idempotency
+    from processors.idempotency import payload_digest
+
+    calls = []
+
+    def counting(update):
+        calls.append(update.event_id)
+        return payload_digest(update)
+
+    monkeypatch.setattr(executor_module, "payload_digest", counting)
+    monkeypatch.setattr(idempotency, "payload_digest", counting)
+    budget = BudgetLedger({"acme": Budget(shots=3 * 256)})  # the 4th set is refused
+    executor = _executor(budget=budget, idempotency=IdempotencyLedger({}))
+    pendings = [make_pending(sampler_template) for _ in range(4)]
+    outcome = executor.execute(_batch(pendings))
+    assert len(outcome.results) == 4
+    assert sorted(calls) == sorted(p.update.event_id for p in pendings)
+    calls.clear()
+    hashed = [replace(p, digest=payload_digest(p.update)) for p in pendings[:3]]
+    again = executor.execute(_batch(hashed))  # redelivered, digest already known
+    assert len(again.duplicates) == 3 and calls == []
