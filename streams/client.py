@@ -22,8 +22,8 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from schemas import CircuitTemplate, ContractError, JobResult, ParameterUpdate, Primitive
 from streams.config import Settings
-from streams.kafka_io import Publisher
-from streams.topics import TopicNames
+from streams.kafka.clients import Publisher
+from streams.kafka.topics import TopicNames
 
 
 class ResultTimeoutError(TimeoutError):

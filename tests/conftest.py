@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import LocalBroker, free_port
 from streams.config import Settings
-from streams.topics import TopicNames, create_topics
+from streams.kafka.topics import TopicNames, create_topics
+from streams.local.broker import LocalBroker, free_port
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from qiskit.circuit.library import efficient_su2, real_amplitudes
 from schemas import AvroCodec
 from sinks import query
 from streams.config import Settings
-from streams.runtime import LocalStack, settings_env
-from streams.topics import TopicNames
+from streams.kafka.topics import TopicNames
+from streams.local.stack import LocalStack, settings_env
 
 T = TypeVar("T")
 

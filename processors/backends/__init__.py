@@ -12,7 +12,7 @@ from processors.backends.base import (
 )
 from processors.backends.ibm import IBMRuntimeAdapter
 from processors.backends.overhead import OverheadAdapter
-from processors.backends.registry import AdapterFactory, BackendRegistry
+from processors.backends.registry import AdapterFactory, BackendRegistry, build_registry
 
 __all__ = [
     "AdapterFactory",
@@ -27,5 +27,6 @@ __all__ = [
     "SamplerOutput",
     "SamplerTask",
     "default_noise_model",
+    "build_registry",
     "derive_seed",
 ]

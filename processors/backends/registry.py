@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Mapping
 from processors.backends.aer import AerAdapter, default_noise_model
 from processors.backends.base import BackendAdapter, Price
 from processors.backends.ibm import IBMRuntimeAdapter, fake_backend, runtime_backend
+from processors.backends.overhead import OverheadAdapter
 from processors.errors import BackendNotAllowedError
 
 AdapterFactory = Callable[[str, Price], BackendAdapter]
@@ -81,4 +82,24 @@ class BackendRegistry:
             return adapter
 
 
-__all__ = ["AdapterFactory", "BackendRegistry"]
+def build_registry(
+    allowed: Collection[str],
+    prices: Mapping[str, Price] | None = None,
+    overhead_ms: float = 0.0,
+) -> BackendRegistry:
+    """The registry every qloop process uses, built from configuration.
+
+    ``overhead_ms`` > 0 wraps each adapter in a fixed per-submission delay: the stand-in for a
+    cloud provider's queue that the benchmarks and the scaling tests use.
+    """
+    if overhead_ms <= 0:
+        return BackendRegistry(allowed, prices=prices)
+    delay = overhead_ms / 1000
+
+    def slow(name: str, price: Price) -> BackendAdapter:
+        return OverheadAdapter(_build(name, price), delay)
+
+    return BackendRegistry(allowed, prices=prices, factory=slow)
+
+
+__all__ = ["AdapterFactory", "BackendRegistry", "build_registry"]

@@ -5,7 +5,7 @@ Four ways evaluate the same parameter sets, interleaved, several repetitions, me
 - **limit**: Qiskit directly, no Kafka; each template transpiled once (outside the timing),
   all sets in one Aer call, with the fastest Aer run options of :data:`LIMIT_OPTIONS` (each is
   run every repetition and the fastest counts).
-- **qloop**: the full pipeline on one :class:`~streams.runtime.LocalStack`, a fresh experiment
+- **qloop**: the full pipeline on one :class:`~streams.local.stack.LocalStack`, a fresh experiment
   id per repetition, timed from the first produce to the last stored row in ClickHouse
   (``max(ingested_at)`` of the experiment's rows); per-event latency is the result's
   ``timings.end_to_end_ms`` (produce to result event).

@@ -80,7 +80,7 @@ def _time_limit(runner: DirectRunner, w: Workload, values: Values, s: _Samples) 
 
 
 def _bench_settings(data_dir: Path, **overrides: Any) -> Settings:
-    from streams.broker import free_port
+    from streams.local.broker import free_port
 
     base = {
         "data_dir": data_dir,
@@ -98,7 +98,7 @@ def run_bench(quick: bool, json_out: bool) -> dict[str, Any]:
     ``json_out`` a summary table is also printed to stdout. The remote overhead is
     ``QLOOP_BACKEND_OVERHEAD_MS`` when set above 0, else 500 ms.
     """
-    from streams.runtime import LocalStack
+    from streams.local.stack import LocalStack
 
     sizes = (1000,) if quick else (100, 1000, 10_000)
     reps = 3
@@ -188,7 +188,7 @@ def _remote(
     quick: bool,
 ) -> dict[str, Any]:
     """Time qloop and the naive way at N = 100, every submission paying ``overhead_ms``."""
-    from streams.runtime import LocalStack
+    from streams.local.stack import LocalStack
 
     n, reps, sample = 100, 3, (3 if quick else 10)
     console.print(f"[bold]remote[/]: {overhead_ms:.0f} ms per submission, N={n}")

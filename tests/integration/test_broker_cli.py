@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.broker import LocalBroker, free_port
+from streams.local.broker import LocalBroker, free_port
 
 QLOOP = [sys.executable, "-m", "streams"]
 

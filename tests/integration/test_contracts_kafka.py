@@ -14,8 +14,8 @@ from samples import all_samples
 
 from schemas import AvroCodec, JobResult, avsc_path
 from streams.config import Settings
-from streams.kafka_io import Publisher
-from streams.topics import TOPIC_SPECS, TopicNames, create_topics
+from streams.kafka.clients import Publisher
+from streams.kafka.topics import TOPIC_SPECS, TopicNames, create_topics
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list[bytes]:

@@ -8,9 +8,9 @@ from sink_factories import make_dead_letter
 
 from schemas import AvroCodec
 from streams.config import Settings
-from streams.dead_letter_index import DeadLetterIndex, source_key
-from streams.kafka_io import Publisher, consumer_config
-from streams.topics import TopicNames
+from streams.kafka.clients import Publisher, consumer_config
+from streams.kafka.topics import TopicNames
+from streams.ledger.dead_letter_index import DeadLetterIndex, source_key
 
 
 def test_published_dead_letters_are_known_after_a_restart_and_while_tailing(

@@ -44,13 +44,13 @@ from processors import make_template
 from schemas import AvroCodec, CircuitTemplate, JobResult, JobSubmitted, ParameterUpdate
 from schemas import ResultStatus as Status
 from sinks import query
-from streams.broker import LocalBroker, free_port
 from streams.client import new_update
 from streams.config import Settings
-from streams.kafka_io import Publisher
-from streams.runtime import LocalStack
-from streams.stall_fence import EXIT_FENCED
-from streams.topics import TopicNames
+from streams.kafka.clients import Publisher
+from streams.kafka.topics import TopicNames
+from streams.ledger.stall_fence import EXIT_FENCED
+from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -236,7 +236,7 @@ class Figures:
         """What breaks the oracle: every count exact, kill -9 or not.
 
         (Killed between publishing a batch's results and making their ``done`` marks durable,
-        a worker used to leave a second result record per such id; ``streams.reconcile`` now
+        a worker used to leave a second result record per such id; ``streams.ledger.reconcile`` now
         finds those results on the topic before the sets are run again.)
         """
         n = self.accepted

@@ -10,10 +10,10 @@ import pytest
 from processors.budget import Budget, ClaimItem, SpendClaim
 from processors.idempotency import IdempotencyLedger
 from streams.config import Settings
-from streams.journal import KafkaJournal
-from streams.kafka_io import Publisher, consumer_config, producer_config
-from streams.reconcile import reconcile_published
-from streams.topics import TopicNames
+from streams.kafka.clients import Publisher, consumer_config, producer_config
+from streams.kafka.topics import TopicNames
+from streams.ledger.journal import KafkaJournal
+from streams.ledger.reconcile import reconcile_published
 
 
 @pytest.fixture

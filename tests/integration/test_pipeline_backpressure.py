@@ -22,9 +22,9 @@ from pipeline_support import (
 
 from processors import make_template
 from streams.client import new_update
-from streams.kafka_io import Publisher
-from streams.runtime import LocalStack, process_rss_mb
-from streams.topics import create_topics
+from streams.kafka.clients import Publisher
+from streams.kafka.topics import create_topics
+from streams.local.stack import LocalStack, process_rss_mb
 
 pytestmark = pytest.mark.integration
 

@@ -50,7 +50,7 @@ from schemas.contracts import contract_for
 from schemas.framing import SINGLE_OBJECT_MAGIC
 from sinks import query
 from streams.client import QloopClient, new_update
-from streams.runtime import LocalStack
+from streams.local.stack import LocalStack
 
 MAX_BATCH = 100
 MAX_WAIT_MS = 300

@@ -25,7 +25,7 @@ from pipeline_support import (
 from processors import make_template
 from schemas import AvroCodec, JobResult, JobSubmitted, ResultStatus
 from streams.client import QloopClient, new_update
-from streams.runtime import LocalStack
+from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 

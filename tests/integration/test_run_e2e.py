@@ -108,7 +108,7 @@ def test_ctrl_c_stops_everything_it_started(kafka_bootstrap: str, tmp_path: Path
 
 
 def test_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
-    from streams.broker import free_port
+    from streams.local.broker import free_port
 
     env = {
         **os.environ,

@@ -21,8 +21,8 @@ from sink_factories import chdb_dsn, make_result  # noqa: F401
 
 from schemas import AvroCodec
 from sinks import EngineLockedError, SinkError, connect, query
-from streams.sink_worker import run_sink
-from streams.topics import TopicNames
+from streams.kafka.topics import TopicNames
+from streams.sink.worker import run_sink
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,8 +104,8 @@ def test_worker_stores_each_event_once_and_dead_letters_poison(
 _CHILD = textwrap.dedent(
     """
     import signal, sys, threading
-    from streams.topics import TopicNames
-    from streams.sink_worker import run_sink
+    from streams.kafka.topics import TopicNames
+    from streams.sink.worker import run_sink
     bootstrap, prefix, dsn, group = sys.argv[1:5]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -12,7 +12,7 @@ from pipeline_support import sampler_circuit, stack_settings, wait_until
 
 from processors import make_template
 from streams.client import QloopClient, new_update
-from streams.runtime import LocalStack
+from streams.local.stack import LocalStack
 
 
 def test_frozen_worker_exits_fenced_and_a_fresh_one_serves(

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from typer.main import get_command
 
-import streams.cli_ops  # noqa: F401 - registers the operational commands
-from streams.broker import KAFKA_VERSION
+import streams.cli.ops  # noqa: F401 - registers the operational commands
 from streams.cli import app
 from streams.config import Settings
+from streams.local.broker import KAFKA_VERSION
 
 COMPOSE = Path(__file__).resolve().parents[3] / "compose" / "docker-compose.yml"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams import broker
+from streams.local import broker
 
 
 def _uuids(*first_bytes: int) -> Iterator[uuid.UUID]:

@@ -6,7 +6,7 @@ import pytest
 from samples import all_samples
 
 from schemas import AvroCodec, DeserializationError, ParameterUpdate, UnknownSchemaError
-from streams.registry_framing import RegistryFraming
+from streams.kafka.registry_framing import RegistryFraming
 
 
 def test_confluent_wire_format_round_trips_through_a_registry() -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streams.stall_fence import StallFence
+from streams.ledger.stall_fence import StallFence
 
 
 class Clocks:

@@ -16,8 +16,8 @@ from processors.validation import Limits
 from schemas import ParameterUpdate, SchemaResolutionError, contract_for, contract_from_json
 from schemas.codec import AvroCodec
 from streams.config import Settings
-from streams.edge import Edge
-from streams.worker import make_codec
+from streams.worker.app import make_codec
+from streams.worker.edge import Edge
 
 
 def _evolved(tmp_path: Path, *, add: dict[str, object] | None = None, drop: str = "") -> Path:

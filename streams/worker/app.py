@@ -1,7 +1,7 @@
 """``qloop worker``: the faust app that runs the processing pipeline.
 
 The agent is thin: it hands each raw message and a manual ack to
-:class:`~streams.pipeline.ProcessingPipeline`. Acks are manual (``noack``) because a set is
+:class:`~streams.worker.pipeline.ProcessingPipeline`. Acks are manual (``noack``) because a set is
 only done when its result is durable, which happens after the batch executes; faust commits
 the contiguous acked prefix of each partition.
 """
@@ -19,34 +19,22 @@ from typing import Any
 
 import faust
 
-from processors.backends.base import Price
-from processors.backends.overhead import OverheadAdapter
-from processors.backends.registry import BackendRegistry
 from processors.batcher import TopologyBatcher
 from processors.budget import Budget, BudgetLedger
 from processors.compile_cache import CompileCache
 from processors.executor import BatchExecutor
 from processors.idempotency import IdempotencyLedger
-from processors.validation import Limits
-from schemas import (
-    AvroCodec,
-    SchemaResolutionError,
-    SingleObjectFraming,
-    check_resolvable,
-    contract_for,
-    contract_from_json,
-)
-from schemas.contracts import CONTRACT_FILES
 from streams.config import Settings
-from streams.dead_letter_index import DeadLetterIndex
-from streams.edge import Edge
-from streams.journal import JournalClaimLog, KafkaJournal
-from streams.kafka_io import Publisher, consumer_config, producer_config
-from streams.pipeline import ProcessingPipeline
-from streams.reconcile import reconcile_published
-from streams.stall_fence import StallFence
-from streams.template_registry import TemplateRegistry
-from streams.topics import TopicNames, create_topics
+from streams.kafka.clients import Publisher, consumer_config, producer_config
+from streams.kafka.topics import TopicNames, create_topics
+from streams.ledger.dead_letter_index import DeadLetterIndex
+from streams.ledger.journal import JournalClaimLog, KafkaJournal
+from streams.ledger.reconcile import reconcile_published
+from streams.ledger.stall_fence import StallFence
+from streams.worker.edge import Edge
+from streams.worker.pipeline import ProcessingPipeline
+from streams.worker.template_registry import TemplateRegistry
+from streams.worker.wiring import make_backends, make_codec, make_limits
 
 log = logging.getLogger(__name__)
 
@@ -54,55 +42,6 @@ log = logging.getLogger(__name__)
 #: ledger, so redeliveries re-execute and re-charge. Never set it in production.
 UNSAFE_DISABLE_LEDGER = "QLOOP_UNSAFE_DISABLE_LEDGER"
 _LEDGER_FLUSH_S = 330.0
-
-
-def make_codec(settings: Settings) -> AvroCodec:
-    """Single-object framing, or the Confluent wire format when a registry is configured.
-
-    Extra writer schemas (``QLOOP_WRITER_SCHEMAS``) are resolved against the packaged reader
-    schema of the same record here, at start: one that the reader cannot resolve (a field it
-    needs without a default) refuses the start with :class:`SchemaResolutionError`, instead
-    of dead-lettering every message written with it.
-    """
-    if settings.schema_registry_url:
-        from streams.registry_framing import RegistryFraming
-
-        return AvroCodec(RegistryFraming(settings.schema_registry_url))
-    framing = SingleObjectFraming()
-    readers = {contract_for(cls).name: contract_for(cls) for cls in CONTRACT_FILES}
-    for path in settings.writer_schemas:
-        writer = contract_from_json(Path(path).read_text("utf-8"))
-        reader = readers.get(writer.name)
-        if reader is None:
-            raise SchemaResolutionError(f"{path}: {writer.name} is not a qloop record")
-        check_resolvable(writer, reader)
-        framing.register(writer)
-    return AvroCodec(framing)
-
-
-def make_limits(settings: Settings) -> Limits:
-    """Admission limits from settings."""
-    return Limits(
-        max_shots=settings.max_shots,
-        default_shots=settings.default_shots,
-        max_message_bytes=settings.max_message_bytes,
-        allowed_backends=frozenset(settings.allowed_backends),
-    )
-
-
-def make_backends(settings: Settings) -> BackendRegistry:
-    """The backend registry, with optional per-submission overhead (cloud-queue stand-in)."""
-    prices = {name: Price(**p) for name, p in settings.prices.items()}
-    if settings.backend_overhead_ms <= 0:
-        return BackendRegistry(settings.allowed_backends, prices=prices)
-    from processors.backends.registry import _build
-
-    delay = settings.backend_overhead_ms / 1000
-
-    def slow(name: str, price: Price) -> Any:
-        return OverheadAdapter(_build(name, price), delay)
-
-    return BackendRegistry(settings.allowed_backends, prices=prices, factory=slow)
 
 
 @dataclass
@@ -332,4 +271,4 @@ def run_worker(settings: Settings, *, create: bool = True) -> None:
     asyncio.run(main())
 
 
-__all__ = ["Worker", "make_backends", "make_codec", "make_limits", "run_worker"]
+__all__ = ["Worker", "run_worker"]

@@ -24,11 +24,11 @@ from processors.idempotency import payload_digest
 from processors.pending import PendingSet, SourceRef
 from processors.validation import Rejection, validate_against_template
 from schemas import DeadLetter, ErrorCode, ParameterUpdate
-from streams.dead_letter_index import source_key
-from streams.edge import Edge
-from streams.kafka_io import Publisher, PublishError
-from streams.template_registry import TemplateRegistry
-from streams.topics import TopicNames
+from streams.kafka.clients import Publisher, PublishError
+from streams.kafka.topics import TopicNames
+from streams.ledger.dead_letter_index import source_key
+from streams.worker.edge import Edge
+from streams.worker.template_registry import TemplateRegistry
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class ProcessingPipeline:
         self._dead_ledger = dead_letter_ledger
         self._flush_ledger = flush_ledger
         #: Called before any output is produced; the worker passes its stall fence, which
-        #: ends a process that was frozen past its group session (see streams.stall_fence).
+        #: ends a process that was frozen past its group session (see streams.ledger.stall_fence).
         self._before_publish = before_publish
         self._dead_pending: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()

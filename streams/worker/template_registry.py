@@ -8,8 +8,8 @@ from typing import Any
 
 from processors.templates import check_template
 from schemas import CircuitTemplate, DeadLetter
-from streams.edge import Edge
-from streams.table_reader import CompactedTopicReader
+from streams.kafka.table_reader import CompactedTopicReader
+from streams.worker.edge import Edge
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.journal import KafkaJournal
-from streams.table_reader import high_watermark
+from streams.kafka.table_reader import high_watermark
+from streams.ledger.journal import KafkaJournal
 
 log = logging.getLogger(__name__)
 

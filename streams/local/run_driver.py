@@ -30,7 +30,7 @@ from schemas import CircuitTemplate, Primitive, ResultStatus
 from sinks.query import query
 from streams.client import QloopClient, new_update
 from streams.config import Settings
-from streams.runtime import LocalStack
+from streams.local.stack import LocalStack
 
 Evaluator = Callable[[list[ParameterSet]], list[EvaluationResult]]
 
@@ -174,7 +174,7 @@ def run_workload(
             stored = _stored(
                 settings, experiment_id, [t.template_id for t in templates], started_at
             )
-        from streams.cli_ops import sli_rows
+        from streams.local.reports import sli_rows
 
         sli = sli_rows(settings, timedelta(hours=1))
     finally:

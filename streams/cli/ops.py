@@ -10,12 +10,11 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.table import Table
 
-from streams.cli import app, console, fail
+from streams.cli.output import console, fail, render_sli
 from streams.config import Settings, load_settings
-from streams.topics import TopicNames
+from streams.local.reports import sli_rows
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -28,33 +27,6 @@ def parse_duration(text: str) -> timedelta:
         raise typer.BadParameter(f"{text!r} is not a duration like 90s, 15m, 1h or 7d") from None
 
 
-def sink_topics(topics: TopicNames) -> dict[str, type]:
-    """What the sink stores: results, jobs, compile records and dead letters."""
-    wanted = {topics.results, topics.jobs, topics.compilations, topics.dead_letters}
-    return {t: cls for t, cls in topics.record_types().items() if t in wanted}
-
-
-def start_sink_thread(settings: Settings, stop: threading.Event) -> threading.Thread:
-    """Run the ClickHouse sink in a thread of this process (which then owns chDB)."""
-    from streams.sink_worker import run_sink
-
-    topics = TopicNames(settings.topic_prefix)
-    thread = threading.Thread(
-        target=run_sink,
-        args=(
-            settings.librdkafka_config(),
-            sink_topics(topics),
-            settings.dsn,
-            f"{settings.topic_prefix}sink",
-            stop,
-        ),
-        name="clickhouse-sink",
-        daemon=True,
-    )
-    thread.start()
-    return thread
-
-
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -62,7 +34,6 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-@app.command("sink")
 def sink_cmd(
     canary_interval: Annotated[
         float, typer.Option(help="Also run the drift canary every N seconds (0: off).")
@@ -70,7 +41,7 @@ def sink_cmd(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Run the ClickHouse sink: results, jobs, compilations, dead letters -> ClickHouse."""
-    from streams.sink_worker import run_sink
+    from streams.sink.launch import run_configured_sink
 
     logging.basicConfig(level=log_level.upper())
     settings = load_settings()
@@ -79,19 +50,11 @@ def sink_cmd(
         threading.Thread(
             target=_canary_forever, args=(settings, canary_interval, stop), daemon=True
         ).start()
-    topics = TopicNames(settings.topic_prefix)
-    run_sink(
-        settings.librdkafka_config(),
-        sink_topics(topics),
-        settings.dsn,
-        f"{settings.topic_prefix}sink",
-        stop,
-        **settings.sink_tuning(),
-    )
+    run_configured_sink(settings, stop)
 
 
 def _canary_adapters(settings: Settings) -> list[tuple[str, Any]]:
-    from streams.worker import make_backends
+    from streams.worker.wiring import make_backends
 
     backends = make_backends(settings)
     return [(name, backends.get(name)) for name in settings.canary_backends]
@@ -105,7 +68,6 @@ def _canary_forever(settings: Settings, interval: float, stop: threading.Event) 
     canary_loop(client, _canary_adapters(settings), interval, stop)
 
 
-@app.command("canary")
 def canary_cmd(
     interval: Annotated[
         float, typer.Option(help="Seconds between rounds; 0 runs one round.")
@@ -149,7 +111,6 @@ def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> No
         console.print(table)
 
 
-@app.command("query")
 def query_cmd(
     sql: Annotated[str, typer.Argument(help="One read-only statement (SELECT, SHOW, ...).")],
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
@@ -169,58 +130,6 @@ def query_cmd(
     _print_rows(columns, rows, fmt)
 
 
-def sli_rows(settings: Settings, since: timedelta) -> list[dict[str, Any]]:
-    """Evaluate the configured SLOs over ``since`` (as plain dicts for JSON and tables)."""
-    from sinks.query import ReadOnlyClient
-    from sinks.sli import SLO, Indicator, sli_report
-
-    slos = [SLO(**{**s, "indicator": Indicator(s["indicator"])}) for s in settings.slos]
-    rows = sli_report(ReadOnlyClient(settings.dsn), since, slos)  # type: ignore[arg-type]
-    return [
-        {
-            "slo": r.slo,
-            "backend": r.backend,
-            "indicator": str(r.indicator),
-            "objective": r.objective,
-            "good": r.good,
-            "total": r.total,
-            "sli": r.sli,
-            "burn_rate": r.burn_rate,
-            "budget_remaining": r.budget_remaining,
-            "met": r.met,
-            "p50_ms": r.p50_ms,
-            "p95_ms": r.p95_ms,
-            "p99_ms": r.p99_ms,
-        }
-        for r in rows
-    ]
-
-
-def render_sli(rows: list[dict[str, Any]]) -> Table:
-    """SLI rows as a rich table (fits 80 columns: numbers never wrap, the SLO name may)."""
-    table = Table(title="SLIs", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("SLO", overflow="fold", ratio=1)
-    for name in ("backend", "SLI", "obj.", "burn", "met", "p50/95/99 ms", "n"):
-        table.add_column(name, no_wrap=True)
-
-    def fmt(value: float | None, spec: str = ".4f") -> str:
-        return "-" if value is None else format(value, spec)
-
-    for r in rows:
-        table.add_row(
-            r["slo"],
-            r["backend"],
-            fmt(r["sli"]),
-            f"{r['objective']:g}",
-            fmt(r["burn_rate"], ".2f"),
-            {True: "yes", False: "NO"}.get(r["met"], "-"),
-            "/".join(fmt(r[k], ".0f") for k in ("p50_ms", "p95_ms", "p99_ms")),
-            str(r["total"]),
-        )
-    return table
-
-
-@app.command("sli")
 def sli_cmd(
     since: Annotated[str, typer.Option(help="Window, e.g. 15m, 1h, 7d.")] = "1h",
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -238,7 +147,6 @@ def sli_cmd(
         console.print(render_sli(rows))
 
 
-@app.command("drift")
 def drift_cmd(
     recent: Annotated[str, typer.Option(help="Window judged for drift.")] = "1h",
     baseline: Annotated[str, typer.Option(help="Rolling baseline before it.")] = "7d",
@@ -286,4 +194,11 @@ def drift_cmd(
         console.print(f"[bold]{f.backend}[/] {f.template} {f.metric}={f.value:.4f}: {f.reason}")
 
 
-__all__ = ["parse_duration", "render_sli", "sink_topics", "sli_rows", "start_sink_thread"]
+__all__ = [
+    "canary_cmd",
+    "drift_cmd",
+    "parse_duration",
+    "query_cmd",
+    "sink_cmd",
+    "sli_cmd",
+]

@@ -1,48 +1,22 @@
-"""The ``qloop`` command line: broker, topics, workers, the loop, queries and benchmarks.
-
-Every command reads the same :class:`~streams.config.Settings`; user-fixable failures print
-one clear line (no traceback) and exit 1.
-"""
+"""Local infrastructure commands: the project-managed broker, topics and the worker."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from streams.broker import BrokerError, LocalBroker, fetch_jars
+from streams.cli.output import console, fail
 from streams.config import Settings, load_settings
+from streams.local.broker import BrokerError, LocalBroker, fetch_jars
 
-app = typer.Typer(
-    help="qloop: streaming plumbing for hybrid quantum-classical loops.",
-    no_args_is_help=True,
-    add_completion=False,
-)
 broker_app = typer.Typer(
     help="The project-managed Kafka broker (KRaft, loopback).", no_args_is_help=True
 )
 topics_app = typer.Typer(help="Topics, created from one definition.", no_args_is_help=True)
-app.add_typer(broker_app, name="broker")
-app.add_typer(topics_app, name="topics")
-
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: Errors a user can fix: shown as one line, exit code 1.
-USER_ERRORS: tuple[type[Exception], ...] = (BrokerError,)
-
-
-def fail(message: str) -> typer.Exit:
-    """Print ``message`` as an error and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
 
 
 def _settings(data_dir: Path | None = None, port: int | None = None) -> Settings:
@@ -129,7 +103,7 @@ def topics_create(
     """Create every qloop topic idempotently."""
     from confluent_kafka import KafkaException
 
-    from streams.topics import create_topics
+    from streams.kafka.topics import create_topics
 
     settings = load_settings(topic_prefix=prefix, topic_partitions=partitions)
     try:
@@ -145,7 +119,7 @@ def topics_create(
 @topics_app.command("list")
 def topics_list() -> None:
     """List the qloop topics with partitions and configs."""
-    from streams.topics import TOPIC_SPECS
+    from streams.kafka.topics import TOPIC_SPECS
 
     settings = load_settings()
     table = Table("topic", "record", "cleanup", "partitions")
@@ -159,14 +133,13 @@ def topics_list() -> None:
     console.print(table)
 
 
-@app.command("worker")
 def worker_cmd(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
     """Run a processing worker (faust): batch by topology, execute, publish results."""
     import logging
 
-    from streams.worker import run_worker
+    from streams.worker.app import run_worker
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -179,16 +152,4 @@ def worker_cmd(
         raise fail(f"refusing to start: {exc}") from None
 
 
-def main() -> None:
-    """Console-script entry point."""
-    import streams.cli_ops  # noqa: F401 - registers the operational commands
-    import streams.cli_run  # noqa: F401 - registers run and bench
-
-    try:
-        app()
-    except USER_ERRORS as exc:  # pragma: no cover - commands catch their own
-        err_console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(1)
-
-
-__all__ = ["app", "main"]
+__all__ = ["broker_app", "topics_app", "worker_cmd"]

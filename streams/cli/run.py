@@ -8,12 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from streams.cli import app, console, fail
-from streams.cli_ops import render_sli
+from streams.cli.output import console, fail, render_sli
 from streams.config import load_settings
 
 
-@app.command("run")
 def run_cmd(
     workload: Annotated[str, typer.Argument(help="vqe-h2 or qaoa-maxcut.")] = "vqe-h2",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -22,9 +20,9 @@ def run_cmd(
     from rich.console import Console
 
     from processors.workloads import WorkloadError
-    from streams.broker import BrokerError
-    from streams.loop import run_workload
-    from streams.runtime import StackError
+    from streams.local.broker import BrokerError
+    from streams.local.run_driver import run_workload
+    from streams.local.stack import StackError
 
     settings = load_settings()
     progress_console = Console(stderr=True) if as_json else console
@@ -40,7 +38,6 @@ def run_cmd(
     _print_summary(summary)
 
 
-@app.command("bench")
 def bench_cmd(
     quick: Annotated[
         bool, typer.Option("--quick", help="N = 1,000 only (about 2 minutes).")
@@ -88,4 +85,4 @@ def _print_summary(s: dict[str, Any]) -> None:
     console.print(hint.format(e=s["experiment_id"]))
 
 
-__all__: list[str] = []
+__all__ = ["bench_cmd", "run_cmd"]

@@ -5,7 +5,7 @@ journal; budget claims (``claim/<id>``) are decided in the topic's order by ever
 :class:`JournalClaimLog`). Writes are produced with the idempotent producer;
 :meth:`KafkaJournal.flush` waits for the broker's ack, and the worker calls it *before* a batch
 is handed to a backend, so a crash can never forget a charge it made.
-Every worker tails the whole topic (see :class:`~streams.table_reader.CompactedTopicReader`),
+Every worker tails the whole topic (see :class:`~streams.kafka.table_reader.CompactedTopicReader`),
 so state survives restarts and rebalances.
 """
 
@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from confluent_kafka import Producer
 
 from processors.budget import Budget, ClaimBook, ClaimItem, SpendClaim
-from streams.kafka_io import PublishError
-from streams.table_reader import CompactedTopicReader
+from streams.kafka.clients import PublishError
+from streams.kafka.table_reader import CompactedTopicReader
 
 V = TypeVar("V")
 _WRITER_HEADER = "qloop-writer"
@@ -70,7 +70,7 @@ class KafkaJournal:
         self._claims = ClaimBook()
         self._verdicts: dict[str, tuple[bool, ...]] = {}
         #: Event ids paid for and not yet done -> when their claim was written (epoch s): what
-        #: a restarted worker checks against the result topic (see streams.reconcile).
+        #: a restarted worker checks against the result topic (see streams.ledger.reconcile).
         self._paid_at: dict[str, float] = {}
         self._reader = CompactedTopicReader(reader_conf, topic, self._apply, name="ledger-reader")
         self._reader_conf = reader_conf

@@ -15,7 +15,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from schemas import AvroCodec, ContractError, DeadLetter
-from streams.table_reader import CompactedTopicReader
+from streams.kafka.table_reader import CompactedTopicReader
 
 
 def source_key(letter: DeadLetter) -> str:

@@ -22,10 +22,10 @@ from types import TracebackType
 from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
-from streams.broker import LocalBroker
 from streams.config import Settings
-from streams.stall_fence import EXIT_FENCED
-from streams.topics import TopicNames, create_topics
+from streams.kafka.topics import TopicNames, create_topics
+from streams.ledger.stall_fence import EXIT_FENCED
+from streams.local.broker import LocalBroker
 
 
 class StackError(Exception):
@@ -119,19 +119,11 @@ class LocalStack:
             self._start_worker()
 
     def _start_sink(self) -> None:
-        from streams.cli_ops import sink_topics
-        from streams.sink_worker import run_sink
+        from streams.sink.launch import run_configured_sink
 
         def target() -> None:
             try:
-                run_sink(
-                    self.settings.librdkafka_config(),
-                    sink_topics(self.topics),
-                    self.settings.dsn,
-                    f"{self.settings.topic_prefix}sink",
-                    self._sink_stop,
-                    **self.settings.sink_tuning(),
-                )
+                run_configured_sink(self.settings, self._sink_stop)
             except BaseException as exc:  # surfaced by check()
                 self._sink_error.append(exc)
 

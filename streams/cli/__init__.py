@@ -1,0 +1,50 @@
+"""The ``qloop`` command line: the one place that imports every stage, imported by none.
+
+Lives here: the root typer app and its explicit command table (this module), what commands
+print through (:mod:`~streams.cli.output`), and one module per command family: local
+infrastructure (:mod:`~streams.cli.broker`), operations (:mod:`~streams.cli.ops`) and the main
+job and benchmark (:mod:`~streams.cli.run`). Command modules import :mod:`streams.cli.output`
+only, never each other's registration; every command reads the same
+:class:`~streams.config.Settings`, and a user-fixable failure prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from streams.cli import broker, ops, run
+from streams.cli.output import err_console
+from streams.local.broker import BrokerError
+
+app = typer.Typer(
+    help="qloop: streaming plumbing for hybrid quantum-classical loops.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(broker.broker_app, name="broker")
+app.add_typer(broker.topics_app, name="topics")
+app.command("worker")(broker.worker_cmd)
+app.command("sink")(ops.sink_cmd)
+app.command("canary")(ops.canary_cmd)
+app.command("query")(ops.query_cmd)
+app.command("sli")(ops.sli_cmd)
+app.command("drift")(ops.drift_cmd)
+app.command("run")(run.run_cmd)
+app.command("bench")(run.bench_cmd)
+
+#: Errors a user can fix: shown as one line, exit code 1.
+USER_ERRORS: tuple[type[Exception], ...] = (BrokerError,)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except USER_ERRORS as exc:  # pragma: no cover - commands catch their own
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
+__all__ = ["app", "main"]

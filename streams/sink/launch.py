@@ -1,0 +1,34 @@
+"""The sink as configured: which topics it stores and how it is started from settings.
+
+One entry point for every host of the sink (``qloop sink``, the local stack's thread), so the
+topics and the tuning cannot differ between them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from streams.config import Settings
+from streams.kafka.topics import TopicNames
+from streams.sink.worker import run_sink
+
+
+def sink_topics(topics: TopicNames) -> dict[str, type]:
+    """What the sink stores: results, jobs, compile records and dead letters."""
+    wanted = {topics.results, topics.jobs, topics.compilations, topics.dead_letters}
+    return {t: cls for t, cls in topics.record_types().items() if t in wanted}
+
+
+def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
+    """Run :func:`~streams.sink.worker.run_sink` for ``settings`` until ``stop`` is set."""
+    run_sink(
+        settings.librdkafka_config(),
+        sink_topics(TopicNames(settings.topic_prefix)),
+        settings.dsn,
+        f"{settings.topic_prefix}sink",
+        stop,
+        **settings.sink_tuning(),
+    )
+
+
+__all__ = ["run_configured_sink", "sink_topics"]
