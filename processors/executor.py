@@ -1,31 +1,31 @@
 """Batch executor: admit, compile, submit once, and shape one outcome per parameter set.
 
-Synchronous and CPU-bound: the stream layer calls :meth:`BatchExecutor.execute` from a bounded
-thread pool. It never raises for bad input or backend failures; every set of a batch ends as
-exactly one of: a result, a dead letter (idempotency conflict), or a duplicate (no output).
+Synchronous and CPU-bound: the stream layer calls it from a bounded thread pool, in two steps
+so that the ledger can make the charges durable in between (see
+``streams.ledger.checkpoint``): :meth:`BatchExecutor.admit` decides and charges every set,
+:meth:`BatchExecutor.run` submits the admitted sets as one backend job and shapes the results.
+Neither raises for bad input or backend failures; every set of a batch ends as exactly one of:
+a result, a dead letter (idempotency conflict), or a duplicate (no output).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from processors.admission import Admission, Admitter, rejected
 from processors.backends.base import BackendAdapter
-from processors.batcher import Batch, Group
-from processors.budget import BudgetLedger, ClaimItem, estimate_cost
-from processors.capacity import check_compiled, check_shots, check_width
-from processors.compile_cache import CompileCache, Compiled
-from processors.dead_letters import make_dead_letter
-from processors.errors import BackendNotAllowedError, InvalidTemplateError
-from processors.idempotency import IdempotencyLedger, Seen, payload_digest
-from processors.pending import PendingSet
+from processors.batcher import Batch
+from processors.budget import BudgetLedger
+from processors.compile_cache import CompileCache
+from processors.errors import BackendNotAllowedError
+from processors.idempotency import IdempotencyLedger
 from processors.results import Outcome, make_result
-from processors.submission import Admitted, submit
+from processors.submission import submit
 from processors.validation import Limits, Rejection
 from schemas import (
     CompileRecord,
@@ -33,7 +33,6 @@ from schemas import (
     ErrorCode,
     JobResult,
     JobSubmitted,
-    Primitive,
     ResultStatus,
 )
 
@@ -50,10 +49,6 @@ class ExecutionOutcome:
     compiles: list[CompileRecord]
     dead_letters: list[DeadLetter]
     duplicates: list[str] = field(default_factory=list)
-
-
-def _rejected(rejection: Rejection, status: ResultStatus = ResultStatus.REJECTED) -> Outcome:
-    return Outcome(status=status, error_code=rejection.code, error_message=rejection.message)
 
 
 def job_identity(backend: str, event_ids: list[str]) -> tuple[str, int]:
@@ -74,15 +69,9 @@ class BatchExecutor:
         limits: Capacity limits and the default shots.
         budget: Budget ledger; None disables budgets.
         idempotency: Idempotency ledger; None disables de-duplication.
-        complete_on_return: Mark executed ids ``done`` before returning. Set False when the
-            caller marks them after its producer has acknowledged the results (closes the
-            crash window between executing and producing).
-        before_submit: Called after the ledgers are written and before the backend runs;
-            the stream layer passes its journal's flush, so a debit is durable before it is
-            spent. If it raises, nothing is submitted and the error propagates.
-        admission_lock: Held from a batch's first ledger write through ``before_submit``
-            (default: a private lock). Each claim is one self-contained record, so other
-            ledger flushes (dead letters, done marks) need not wait for an admission.
+        admission_lock: Held through one batch's admission and the ``durable`` call that
+            follows it (default: a private lock), so a batch's idempotency checks see every
+            paid mark of the batches admitted before it.
         now: Wall clock (UTC).
 
     """
@@ -95,44 +84,40 @@ class BatchExecutor:
         limits: Limits | None = None,
         budget: BudgetLedger | None = None,
         idempotency: IdempotencyLedger | None = None,
-        complete_on_return: bool = True,
-        before_submit: Callable[[], None] | None = None,
         admission_lock: AbstractContextManager[object] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._backends = backends
-        self._cache = cache
-        self._limits = limits or Limits()
-        self._budget = budget
         self._ledger = idempotency
-        self._complete_on_return = complete_on_return
-        self._before_submit = before_submit
         self._now = now
         self._admission = admission_lock or threading.Lock()
+        self._admitter = Admitter(cache, limits or Limits(), budget, idempotency, now)
 
-    def execute(self, batch: Batch) -> ExecutionOutcome:
-        """Run ``batch`` as one backend submission and shape its outcomes."""
-        handed_at = self._now()
-        outcomes: dict[int, Outcome] = {}
-        dead_letters: list[DeadLetter] = []
-        duplicates: list[str] = []
-        compiles: list[CompileRecord] = []
-        backend_or_error = self._backend(batch.backend)
-        seen_here: dict[str, str] = {}
-        # One batch at a time through admission: its idempotency checks see every paid mark
-        # of the batches admitted before it.
+    def admit(self, batch: Batch, durable: Callable[[], None] | None = None) -> Admission:
+        """Classify, compile and charge every set; then call ``durable`` if any was admitted.
+
+        ``durable`` makes the charges and paid marks durable (the journal's flush). It runs
+        before this returns, under the admission lock; if it raises, nothing may be submitted
+        and the error propagates.
+        """
+        backend = self._backend(batch.backend)
         with self._admission:
-            admitted = self._admit_batch(
-                batch, backend_or_error, seen_here, outcomes, dead_letters, duplicates, compiles
-            )
-        job = None
-        if admitted and not isinstance(backend_or_error, Outcome):
-            ids = [a.pending.update.event_id for a in admitted]
+            admission = self._admitter.admit(batch, backend)
+            if admission.admitted and durable is not None:
+                durable()
+        return admission
+
+    def run(self, admission: Admission) -> ExecutionOutcome:
+        """Submit the admitted sets as one job and shape one result per decided set."""
+        batch, outcomes = admission.batch, dict(admission.outcomes)
+        job = job_id = None
+        if admission.admitted and admission.backend is not None:
+            ids = [a.pending.update.event_id for a in admission.admitted]
             job_id, seed = job_identity(batch.backend, ids)
-            job, executed = submit(backend_or_error, batch, admitted, job_id, seed, self._now)
+            job, executed = submit(
+                admission.backend, batch, admission.admitted, job_id, seed, self._now
+            )
             outcomes.update(executed)
-        else:
-            job_id = None
         completed_at = self._now()
         results = []
         for index, pending in enumerate(batch.sets):
@@ -145,164 +130,35 @@ class BatchExecutor:
                     pending,
                     outcome,
                     job_id=job_id if executed_here else None,
-                    handed_at=handed_at,
+                    handed_at=admission.handed_at,
                     completed_at=completed_at,
                 )
             )
             if self._ledger is not None and not executed_here:
-                self._ledger.mark_done(pending.update, seen_here[pending.update.event_id])
-        if self._ledger is not None and self._complete_on_return:
-            self._ledger.complete(a.pending.update.event_id for a in admitted)
-        return ExecutionOutcome(job, results, compiles, dead_letters, duplicates)
+                self._ledger.mark_done(pending.update.event_id, pending.digest)
+        return ExecutionOutcome(
+            job, results, admission.compiles, admission.dead_letters, admission.duplicates
+        )
 
-    def _admit_batch(
-        self,
-        batch: Batch,
-        backend_or_error: BackendAdapter | Outcome,
-        seen_here: dict[str, str],
-        outcomes: dict[int, Outcome],
-        dead_letters: list[DeadLetter],
-        duplicates: list[str],
-        compiles: list[CompileRecord],
-    ) -> list[Admitted]:
-        """Classify, charge and mark every set; make the ledger durable before returning."""
-        admitted: list[Admitted] = []
-        to_charge: dict[str, list[Admitted]] = {}  # tenant -> new sets, one claim each
-        position = -1  # index into batch.sets (a redelivered object may appear twice)
-        for group in batch.groups.values():
-            compiled: Compiled | Rejection | None = None
-            for pending in group.sets:
-                position += 1
-                index = position
-                seen = self._seen(pending, seen_here)
-                if seen is Seen.DUPLICATE:
-                    duplicates.append(pending.update.event_id)
-                    continue
-                if seen is Seen.CONFLICT:
-                    dead_letters.append(self._conflict(pending))
-                    continue
-                if isinstance(backend_or_error, Outcome):
-                    outcomes[index] = backend_or_error
-                    continue
-                if compiled is None:
-                    compiled = self._compile(group, backend_or_error, batch.primitive)
-                    if not isinstance(compiled, Rejection) and not compiled.hit:
-                        compiles.append(compiled.record)
-                verdict = self._admit(index, pending, group, backend_or_error, compiled, batch)
-                if isinstance(verdict, Outcome):
-                    outcomes[index] = verdict
-                elif seen is Seen.NEW:
-                    to_charge.setdefault(pending.update.tenant, []).append(verdict)
-                else:
-                    admitted.append(verdict)  # already paid (crash before its result): free
-        charged = self._charge(to_charge, seen_here, outcomes)
-        # A claim log that records its granted sets as paid has marked them already.
-        if self._ledger is not None and not (self._budget and self._budget.marks_paid):
-            for item in charged:
-                self._ledger.mark(item.pending.update, seen_here[item.pending.update.event_id])
-        admitted = sorted(admitted + charged, key=lambda a: a.position)
-        if admitted and self._before_submit is not None:
-            self._before_submit()
-        return admitted
-
-    def _charge(
-        self,
-        to_charge: dict[str, list[Admitted]],
-        digests: dict[str, str],
-        outcomes: dict[int, Outcome],
-    ) -> list[Admitted]:
-        """One claim per tenant; refused sets become ``BUDGET_EXCEEDED`` results."""
-        if self._budget is None:  # no budgets: every new set is admitted
-            return [a for sets in to_charge.values() for a in sets]
-        granted: list[Admitted] = []
-        for tenant, sets in to_charge.items():
-            items = [
-                ClaimItem(
-                    a.pending.update.event_id, digests[a.pending.update.event_id], a.shots, a.cost
-                )
-                for a in sets
-            ]
-            verdicts = self._budget.admit(uuid.uuid4().hex, tenant, items)
-            for item, ok in zip(sets, verdicts, strict=True):
-                if ok:
-                    granted.append(item)
-                else:
-                    outcomes[item.position] = _rejected(
-                        Rejection(ErrorCode.BUDGET_EXCEEDED, "tenant budget exhausted"),
-                        ResultStatus.BUDGET_EXCEEDED,
-                    )
-        return granted
+    def execute(self, batch: Batch) -> ExecutionOutcome:
+        """Admit, run and mark done in one call (no separate durability step: tests, bench)."""
+        admission = self.admit(batch)
+        outcome = self.run(admission)
+        if self._ledger is not None:
+            self._ledger.complete(a.pending.update.event_id for a in admission.admitted)
+        return outcome
 
     def _backend(self, name: str) -> BackendAdapter | Outcome:
         try:
             return self._backends(name)
         except BackendNotAllowedError as exc:
-            return _rejected(Rejection(ErrorCode.BACKEND_NOT_ALLOWED, str(exc)))
+            return rejected(Rejection(ErrorCode.BACKEND_NOT_ALLOWED, str(exc)))
         except Exception as exc:  # ConfigurationError and anything else: never crash
             return Outcome(
                 status=ResultStatus.FAILED,
                 error_code=ErrorCode.BACKEND_ERROR,
                 error_message=f"backend {name!r} unavailable: {type(exc).__name__}",
             )
-
-    def _seen(self, pending: PendingSet, seen_here: dict[str, str]) -> Seen:
-        update = pending.update
-        digest = pending.digest or payload_digest(update)
-        earlier = seen_here.get(update.event_id)
-        if earlier is not None:  # the same id twice inside one batch
-            return Seen.DUPLICATE if earlier == digest else Seen.CONFLICT
-        seen_here[update.event_id] = digest
-        return Seen.NEW if self._ledger is None else self._ledger.check(update, digest)
-
-    def _conflict(self, pending: PendingSet) -> DeadLetter:
-        return make_dead_letter(
-            ErrorCode.IDEMPOTENCY_KEY_CONFLICT,
-            "event id already executed with a different payload",
-            stage="executor",
-            source=pending.source,
-            raw=pending.raw,
-            occurred_at=self._now(),
-            event_id=pending.update.event_id,
-            tenant=pending.update.tenant,
-        )
-
-    def _compile(
-        self, group: Group, backend: BackendAdapter, primitive: Primitive
-    ) -> Compiled | Rejection:
-        width = check_width(group.template, backend, self._limits)
-        if width is not None:
-            return width  # never transpile (or allocate) what cannot run
-        try:
-            compiled = self._cache.get(
-                group.template, backend, strip_measurements=primitive is Primitive.ESTIMATOR
-            )
-        except InvalidTemplateError as exc:
-            return Rejection(ErrorCode.INVALID_TEMPLATE, str(exc))
-        except Exception as exc:  # transpiler errors: the circuit does not fit this target
-            return Rejection(
-                ErrorCode.INVALID_TEMPLATE, f"cannot compile for {backend.name}: {exc}"
-            )
-        return check_compiled(compiled.record, self._limits) or compiled
-
-    def _admit(
-        self,
-        position: int,
-        pending: PendingSet,
-        group: Group,
-        backend: BackendAdapter,
-        compiled: Compiled | Rejection,
-        batch: Batch,
-    ) -> Admitted | Outcome:
-        if isinstance(compiled, Rejection):
-            return _rejected(compiled)
-        shots = 0
-        if batch.primitive is Primitive.SAMPLER:
-            shots = group.shots if group.shots is not None else self._limits.default_shots
-            too_many = check_shots(shots, backend, self._limits)
-            if too_many is not None:
-                return _rejected(too_many)
-        cost = estimate_cost(backend.price, shots, 1.0 / batch.size)
-        return Admitted(position, pending, compiled, shots, cost)
 
 
 __all__ = ["BatchExecutor", "ExecutionOutcome", "job_identity"]

@@ -1,7 +1,8 @@
 """Idempotency ledger: each event id is executed and charged at most once.
 
-The ledger maps event id to ``"<state>:<payload digest>"`` in a ``MutableMapping`` (a
-changelog-backed table in production). States:
+The ledger maps event id to ``"<state>:<payload digest>"`` in a ``MutableMapping`` (the
+journal's ``event/`` namespace in production); this module is the only place that writes or
+reads that format. States:
 
 * ``paid``: charged and handed to a backend, no result confirmed yet. A redelivery re-executes
   without charging again (the result may have been lost in a crash). With a shared claim log
@@ -26,9 +27,34 @@ class Seen(StrEnum):
     """What the ledger knows about an event id."""
 
     NEW = "NEW"
-    IN_FLIGHT = "IN_FLIGHT"
+    #: Charged and handed to a backend, no result confirmed: re-run free of charge.
+    PAID = "PAID"
+    #: A result was published: a redelivery with the same payload is a no-op.
     DUPLICATE = "DUPLICATE"
     CONFLICT = "CONFLICT"
+
+
+_PAID, _DONE = "paid:", "done:"
+
+
+def paid_entry(digest: str) -> str:
+    """The stored value of an id that is paid for (the one place the format is written)."""
+    return _PAID + digest
+
+
+def done_entry(digest: str) -> str:
+    """The stored value of an id whose outcome was published."""
+    return _DONE + digest
+
+
+def is_done(entry: object) -> bool:
+    """Whether a stored value says ``done`` (anything else, None included, is not)."""
+    return isinstance(entry, str) and entry.startswith(_DONE)
+
+
+def entry_digest(entry: str) -> str:
+    """The payload digest a stored value carries."""
+    return entry.partition(":")[2]
 
 
 def payload_digest(update: ParameterUpdate) -> str:
@@ -73,30 +99,41 @@ class IdempotencyLedger:
     def __init__(self, store: MutableMapping[str, str]) -> None:
         self._store = store
 
-    def check(self, update: ParameterUpdate, digest: str = "") -> Seen:
-        """Classify ``update`` (whose ``payload_digest`` may be passed) against the past."""
-        entry = self._store.get(update.event_id)
+    def check(self, event_id: str, digest: str) -> Seen:
+        """Classify the set ``event_id`` with payload digest ``digest`` against the past."""
+        entry = self._store.get(event_id)
         if entry is None:
             return Seen.NEW
-        state, _, recorded = entry.partition(":")
-        if recorded != (digest or payload_digest(update)):
+        if entry_digest(entry) != digest:
             return Seen.CONFLICT
-        return Seen.DUPLICATE if state == "done" else Seen.IN_FLIGHT
+        return Seen.DUPLICATE if is_done(entry) else Seen.PAID
 
-    def mark(self, update: ParameterUpdate, digest: str = "") -> None:
-        """Record that ``update`` was charged and submitted (before submitting)."""
-        self._store[update.event_id] = f"paid:{digest or payload_digest(update)}"
+    def mark(self, event_id: str, digest: str) -> None:
+        """Record that the set was charged and submitted (before submitting)."""
+        self._store[event_id] = paid_entry(digest)
 
-    def mark_done(self, update: ParameterUpdate, digest: str = "") -> None:
+    def mark_done(self, event_id: str, digest: str) -> None:
         """Record a final outcome that needed no backend (rejected, over budget)."""
-        self._store[update.event_id] = f"done:{digest or payload_digest(update)}"
+        self._store[event_id] = done_entry(digest)
 
     def complete(self, event_ids: Iterable[str]) -> None:
         """Record that results for ``event_ids`` were produced (after producing them)."""
         for event_id in event_ids:
             entry = self._store.get(event_id)
-            if entry is not None and not entry.startswith("done:"):
-                self._store[event_id] = "done:" + entry.partition(":")[2]
+            if entry is not None and not is_done(entry):
+                self._store[event_id] = done_entry(entry_digest(entry))
+
+    def is_done(self, event_id: str) -> bool:
+        """Whether ``event_id`` has a published outcome."""
+        return is_done(self._store.get(event_id))
 
 
-__all__ = ["IdempotencyLedger", "Seen", "payload_digest"]
+__all__ = [
+    "IdempotencyLedger",
+    "Seen",
+    "done_entry",
+    "entry_digest",
+    "is_done",
+    "paid_entry",
+    "payload_digest",
+]

@@ -27,9 +27,9 @@ class PendingSet:
         source: Where the update was read from.
         received_monotonic: ``time.monotonic()`` at receipt (drives ``max_wait``).
         received_at: Wall-clock receipt time (UTC).
+        digest: ``payload_digest(update)``, computed once at intake: every idempotency check
+            downstream compares it, none hashes the set again.
         raw: The encoded message, kept only so a later dead letter can carry it (redacted).
-        digest: ``payload_digest(update)`` when the caller already computed it ("" if not),
-            so the idempotency checks downstream do not hash the set again.
 
     """
 
@@ -38,8 +38,8 @@ class PendingSet:
     source: SourceRef
     received_monotonic: float
     received_at: datetime
+    digest: str
     raw: bytes = b""
-    digest: str = ""
 
 
 __all__ = ["PendingSet", "SourceRef"]

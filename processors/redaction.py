@@ -63,4 +63,13 @@ def redact(raw: bytes) -> bytes:
     return bytes(out)
 
 
-__all__ = ["contains_secret", "redact"]
+def redact_text(text: str | None) -> str | None:
+    """:func:`redact` for a text field (same length, every secret masked); None stays None."""
+    if text is None:
+        return None
+    raw = text.encode("utf-8", "surrogatepass")
+    masked = redact(raw)
+    return text if masked is raw else masked.decode("utf-8", "replace")
+
+
+__all__ = ["contains_secret", "redact", "redact_text"]

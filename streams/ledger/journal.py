@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from confluent_kafka import Producer
 
 from processors.budget import Budget, ClaimBook, ClaimItem, SpendClaim
+from processors.idempotency import done_entry, is_done, paid_entry
 from streams.kafka.clients import PublishError
 from streams.kafka.table_reader import CompactedTopicReader
 
@@ -114,12 +115,12 @@ class KafkaJournal:
         """Record granted sets as paid (never over ``done``); the caller holds ``_lock``."""
         paid = self._spaces.setdefault(_PAID_SPACE, {})
         for item in items:
-            if not str(paid.get(item.event_id, "")).startswith("done:"):
-                paid[item.event_id] = f"paid:{item.digest}"
+            if not is_done(paid.get(item.event_id)):
+                paid[item.event_id] = paid_entry(item.digest)
                 self._paid_at[item.event_id] = at
 
     def _forget_paid(self, key: str, value: Any) -> None:
-        if key.startswith(_PAID_SPACE) and str(value).startswith("done:"):
+        if key.startswith(_PAID_SPACE) and is_done(value):
             self._paid_at.pop(key[len(_PAID_SPACE) :], None)
 
     def outstanding_paid(self) -> dict[str, float]:
@@ -192,7 +193,7 @@ class KafkaJournal:
         with self._lock:
             space, name = self._slot(key)
             space.pop(name, None)
-            self._forget_paid(key, "done:")
+            self._forget_paid(key, done_entry(""))
         self._producer.produce(self.topic, key=key.encode(), value=None)
 
     def keys_in(self, namespace: str) -> list[str]:

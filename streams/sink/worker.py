@@ -24,6 +24,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from processors.dead_letters import make_dead_letter
+from processors.pending import SourceRef
 from schemas import AvroCodec, ContractError, DeadLetter
 from sinks import (
     ClickHouseSink,
@@ -49,17 +51,15 @@ def _coordinates(msg: Message) -> tuple[str, int, int]:
 
 
 def _dead_letter(msg: Message, exc: ContractError) -> DeadLetter:
-    topic, partition, offset = _coordinates(msg)
-    return DeadLetter(
-        error_code=str(exc.code),
-        error_message=str(exc)[:2000],
+    # The one redacting builder every stage uses: poison bytes may carry a secret too.
+    return make_dead_letter(
+        exc.code,
+        str(exc)[:2000],
         stage=SINK_STAGE,
-        source_topic=topic,
-        source_partition=partition,
-        source_offset=offset,
-        raw_bytes=bytes(msg.value() or b""),
+        source=SourceRef(*_coordinates(msg)),
+        raw=bytes(msg.value() or b""),
         occurred_at=datetime.now(UTC),
-        schema_fingerprint=exc.fingerprint,
+        fingerprint=exc.fingerprint,
     )
 
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,11 @@ from processors.batcher import TopologyBatcher
 from processors.budget import Budget, BudgetLedger
 from processors.compile_cache import CompileCache
 from processors.executor import BatchExecutor
-from processors.idempotency import IdempotencyLedger
+from processors.intake import Intake
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
 from streams.kafka.topics import TopicNames, create_topics
-from streams.ledger.dead_letter_index import DeadLetterIndex
-from streams.ledger.journal import JournalClaimLog, KafkaJournal
-from streams.ledger.reconcile import reconcile_published
-from streams.ledger.stall_fence import StallFence
-from streams.worker.edge import Edge
+from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.template_registry import TemplateRegistry
 from streams.worker.wiring import make_backends, make_codec, make_limits
@@ -41,7 +36,6 @@ log = logging.getLogger(__name__)
 #: Test-only switch (fault-test negative control): ``1`` runs the worker WITHOUT its idempotency
 #: ledger, so redeliveries re-execute and re-charge. Never set it in production.
 UNSAFE_DISABLE_LEDGER = "QLOOP_UNSAFE_DISABLE_LEDGER"
-_LEDGER_FLUSH_S = 330.0
 
 
 @dataclass
@@ -52,99 +46,57 @@ class Worker:
     topics: TopicNames
     app: faust.App
     pipeline: ProcessingPipeline
-    journal: KafkaJournal
+    store: KafkaLedgerStore
     registry: TemplateRegistry
-    fence: StallFence
-    dead_letters: DeadLetterIndex | None
-    reconcile: Callable[[], object]
 
     @classmethod
     def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
-        """Wire the pipeline from ``settings`` (topics must exist)."""
+        """Wire the pipeline from ``settings`` (topics must exist; nothing connects yet)."""
         topics = topics or TopicNames(settings.topic_prefix)
         codec = make_codec(settings)
         limits = make_limits(settings)
-        edge = Edge(codec, limits)
+        intake = Intake(codec, limits)
         reader_conf = consumer_config(settings, "unused")
-        registry = TemplateRegistry(reader_conf, topics.templates, edge)
-        journal = KafkaJournal(producer_config(settings), reader_conf, topics.ledger)
+        registry = TemplateRegistry(reader_conf, topics.templates, intake)
+        deduplicate = os.environ.get(UNSAFE_DISABLE_LEDGER) != "1"
+        if not deduplicate:
+            log.warning("%s=1: idempotency DISABLED (fault-test control)", UNSAFE_DISABLE_LEDGER)
+        store = KafkaLedgerStore(
+            producer_config(settings), reader_conf, topics, codec, deduplicate=deduplicate
+        )
         budgets = {t: Budget(**b) for t, b in settings.budgets.items()}
         default = None
         if settings.default_budget_shots is not None or settings.default_budget_cost is not None:
             default = Budget(settings.default_budget_shots, settings.default_budget_cost)
-        idempotency: IdempotencyLedger | None = IdempotencyLedger(journal.view("event/"))
-        if os.environ.get(UNSAFE_DISABLE_LEDGER) == "1":
-            log.warning(
-                "%s=1: idempotency ledger DISABLED (fault-test control)", UNSAFE_DISABLE_LEDGER
-            )
-            idempotency = None
-
-        # Its limit is set from the group session timeout once the faust app exists.
-        fence = StallFence(limit_s=30.0)
-
-        def flush_ledger() -> None:
-            fence.check()  # a frozen zombie exits here: its debits and marks never leave
-            # Past librdkafka's message timeout (300 s), so a broker outage shorter than that
-            # stalls the batch instead of failing it; a failure here is a real delivery error.
-            journal.flush(_LEDGER_FLUSH_S)
-
-        def results_published(event_ids: list[str]) -> None:
-            # Make "done" durable now, not with the next batch's debit: a crash in between
-            # would otherwise re-execute the batch after a restart and publish its results twice.
-            if idempotency is not None:
-                idempotency.complete(event_ids)
-                flush_ledger()
-
-        dead_letters = None
-        if idempotency is not None:
-            dead_letters = DeadLetterIndex(
-                journal.view("dead/"), reader_conf, topics.dead_letters, codec
-            )
         executor = BatchExecutor(
             make_backends(settings).get,
             CompileCache(settings.compile_cache_size),
             limits=limits,
-            budget=BudgetLedger(budgets, default=default, log=JournalClaimLog(journal)),
-            idempotency=idempotency,
-            complete_on_return=False,
-            before_submit=flush_ledger,
+            budget=BudgetLedger(budgets, default=default, log=store.claims),
+            idempotency=store.idempotency,
         )
         pipeline = ProcessingPipeline(
-            edge=edge,
-            registry=registry,
+            intake=intake,
+            templates=registry.get,
+            wait_for_template=registry.wait_for,
             batcher=TopologyBatcher(settings.max_batch, settings.max_wait_ms / 1000),
             executor=executor,
-            publisher=Publisher.from_settings(settings, codec),
+            store=store,
+            outbox=Publisher.from_settings(settings, codec),
             topics=topics,
             max_in_flight=settings.max_in_flight,
             template_wait_s=settings.template_wait_ms / 1000,
-            on_results_published=results_published,
-            done_elsewhere=_done_elsewhere(journal),
-            dead_letter_ledger=dead_letters,
-            flush_ledger=flush_ledger,
-            before_publish=fence.check,
         )
-
-        def reconcile() -> int:
-            if idempotency is None:
-                return 0
-            return reconcile_published(journal, reader_conf, topics.results, results_published)
-
-        app = _faust_app(settings, topics, pipeline, flush_ledger, journal, dead_letters, reconcile)
-        fence.limit_s = float(app.conf.broker_session_timeout) / 2
-        return cls(
-            settings, topics, app, pipeline, journal, registry, fence, dead_letters, reconcile
-        )
+        app = _faust_app(settings, topics, pipeline, store)
+        store.fence.limit_s = float(app.conf.broker_session_timeout) / 2
+        return cls(settings, topics, app, pipeline, store, registry)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
         loop = asyncio.get_running_loop()
-        self.fence.start()  # first: start-up ledger flushes are checked against it too
         await loop.run_in_executor(None, self.registry.start)
-        await loop.run_in_executor(None, self.journal.start)
-        if self.dead_letters is not None:
-            await loop.run_in_executor(None, self.dead_letters.start)
-        await loop.run_in_executor(None, self.reconcile)
+        await loop.run_in_executor(None, self.store.start)
+        await loop.run_in_executor(None, self.store.reconcile)
         self.app.finalize()
         await self.app.start()
         ready = os.environ.get("QLOOP_READY_FILE")
@@ -163,12 +115,9 @@ class Worker:
             finally:
                 closer.cancel()
                 await asyncio.gather(closer, return_exceptions=True)
-                self.fence.stop()
                 self.pipeline.close()
-                self.journal.close()
+                self.store.close()
                 self.registry.stop()
-                if self.dead_letters is not None:
-                    self.dead_letters.stop()
 
     async def _drain_while_stopping(self, interval_s: float = 0.05) -> None:
         while True:
@@ -177,13 +126,7 @@ class Worker:
 
 
 def _faust_app(
-    settings: Settings,
-    topics: TopicNames,
-    pipeline: ProcessingPipeline,
-    flush_ledger: Callable[[], None],
-    journal: KafkaJournal,
-    dead_letters: DeadLetterIndex | None,
-    reconcile: Callable[[], object],
+    settings: Settings, topics: TopicNames, pipeline: ProcessingPipeline, store: KafkaLedgerStore
 ) -> faust.App:
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -224,31 +167,20 @@ def _faust_app(
         # Finish what was taken from the revoked partitions so their offsets commit before
         # another worker takes over; then make sure the ledger has everything it wrote.
         await pipeline.drain()
-        await asyncio.get_running_loop().run_in_executor(None, flush_ledger)
+        await asyncio.get_running_loop().run_in_executor(None, store.flush)
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 
     async def on_assigned(_app: Any, assigned: Any, **_kw: Any) -> None:
         # A partition taken over from another worker must be checked against everything that
         # worker wrote to the ledger (its paid marks) and published as dead letters, not
-        # against a tail that lags behind.
+        # against a tail that lags behind; then sets it paid and published are marked done.
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, journal.wait_caught_up)
-        if dead_letters is not None:
-            await loop.run_in_executor(None, dead_letters.wait_caught_up)
-        # Sets paid by a worker that died after publishing their results: mark them done.
-        await loop.run_in_executor(None, reconcile)
+        await loop.run_in_executor(None, store.catch_up)
+        await loop.run_in_executor(None, store.reconcile)
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     return app
-
-
-def _done_elsewhere(journal: KafkaJournal) -> Callable[[list[str]], set[str]]:
-    def check(event_ids: list[str]) -> set[str]:
-        journal.wait_caught_up(30)
-        return {e for e in event_ids if str(journal.get(f"event/{e}", "")).startswith("done:")}
-
-    return check
 
 
 def run_worker(settings: Settings, *, create: bool = True) -> None:

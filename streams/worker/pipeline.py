@@ -1,10 +1,10 @@
 """The processing pipeline between the faust agent and the backends.
 
-Per input message: decode and validate at the edge, find the template, add the set to the
-topology batcher. Per closed batch: take an in-flight slot for its backend (when none is free
-the agent stops taking input: backpressure shows as consumer lag), execute it in a worker
-thread, publish the job, results, compile records and dead letters, wait for the broker's
-acks, and only then ack the input messages so their offsets can be committed.
+Per input message: intake (decode, validate, find the template, digest), then the topology
+batcher. Per closed batch: take an in-flight slot for its backend (when none is free the agent
+stops taking input: backpressure shows as consumer lag) and hand the batch to the
+:class:`~streams.ledger.checkpoint.SubmissionLedger`, which owns the order in which its effects
+become durable and acks its inputs last.
 """
 
 from __future__ import annotations
@@ -13,27 +13,25 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 
 from processors.batcher import Batch, TopologyBatcher
-from processors.executor import BatchExecutor, ExecutionOutcome
-from processors.idempotency import payload_digest
-from processors.pending import PendingSet, SourceRef
-from processors.validation import Rejection, validate_against_template
-from schemas import DeadLetter, ErrorCode, ParameterUpdate
-from streams.kafka.clients import Publisher, PublishError
+from processors.executor import BatchExecutor
+from processors.intake import Intake
+from processors.pending import SourceRef
+from processors.validation import Rejection
+from schemas import CircuitTemplate, DeadLetter, ErrorCode
 from streams.kafka.topics import TopicNames
-from streams.ledger.dead_letter_index import source_key
-from streams.worker.edge import Edge
-from streams.worker.template_registry import TemplateRegistry
+from streams.ledger.checkpoint import SubmissionLedger
+from streams.ledger.store import LedgerStore, Outbox
 
 log = logging.getLogger(__name__)
 
 Ack = Callable[[], object]
-_FLUSH_S = 330.0
+TemplateLookup = Callable[[str], CircuitTemplate | None]
+TemplateWait = Callable[[str, float], CircuitTemplate | None]
 
 
 @dataclass(slots=True)
@@ -57,38 +55,45 @@ class _Live:
 
 
 class ProcessingPipeline:
-    """Owns the batcher, the in-flight slots and the ack bookkeeping of one worker."""
+    """Owns the batcher, the in-flight slots and the duplicate-in-flight bookkeeping.
+
+    Args:
+        intake: Decides what enters (decode, validation, digest).
+        templates: Looks a template up; ``wait_for_template`` blocks up to a timeout for one
+            that may still be in flight (run off the event loop).
+        batcher: Groups sets by topology.
+        executor: Admits and runs batches.
+        store: The durable ledger; ``outbox`` the producer.
+        topics: The output topics.
+        max_in_flight: Concurrent submissions per backend.
+        template_wait_s: How long an update waits for an unknown template.
+
+    """
 
     def __init__(
         self,
         *,
-        edge: Edge,
-        registry: TemplateRegistry,
+        intake: Intake,
+        templates: TemplateLookup,
+        wait_for_template: TemplateWait,
         batcher: TopologyBatcher,
         executor: BatchExecutor,
-        publisher: Publisher,
+        store: LedgerStore,
+        outbox: Outbox,
         topics: TopicNames,
         max_in_flight: int,
         template_wait_s: float,
-        on_results_published: Callable[[list[str]], None] = lambda ids: None,
-        done_elsewhere: Callable[[list[str]], set[str]] = lambda ids: set(),
-        dead_letter_ledger: MutableMapping[str, str] | None = None,
-        flush_ledger: Callable[[], None] = lambda: None,
-        before_publish: Callable[[], None] = lambda: None,
     ) -> None:
-        self.edge = edge
-        self.registry = registry
+        self.intake = intake
+        self._templates = templates
+        self._wait_for_template = wait_for_template
         self.batcher = batcher
         self.executor = executor
-        self.publisher = publisher
-        self.topics = topics
         self.template_wait_s = template_wait_s
         self.max_in_flight = max_in_flight
-        self._on_results_published = on_results_published
-        self._done_elsewhere = done_elsewhere
         #: Bumped on every partition revocation; a batch that straddles one, or that ran
         #: longer than ``stale_after_s`` (this worker may have been paused past its session
-        #: and replaced), re-reads the ledger before publishing (see :meth:`_fence`).
+        #: and replaced), drops results another worker already published (checkpoint step 4).
         self.rebalance_epoch = 0
         self.stale_after_s = 30.0
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -97,17 +102,9 @@ class ProcessingPipeline:
         # paid for, and batches run concurrently, so a redelivered copy arriving meanwhile
         # would otherwise be executed a second time; it waits for the first copy instead.
         self._live: dict[str, _Live] = {}
-        self._ack_after_flush: list[Ack] = []
-        # Source coordinates of dead letters already published (a redelivered bad input must
-        # not be dead-lettered twice), and those published since the last tick.
-        self._dead_ledger = dead_letter_ledger
-        self._flush_ledger = flush_ledger
-        #: Called before any output is produced; the worker passes its stall fence, which
-        #: ends a process that was frozen past its group session (see streams.ledger.stall_fence).
-        self._before_publish = before_publish
-        self._dead_pending: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
+        self.ledger = SubmissionLedger(store, outbox, topics, self._pool)
         self.stats = PipelineStats()
 
     async def on_message(
@@ -115,25 +112,23 @@ class ProcessingPipeline:
     ) -> None:
         """Handle one input message; ``ack`` is called once its effects are durable."""
         self.stats.received += 1
-        decoded = self.edge.decode_update(value, topic, partition, offset)
+        source = SourceRef(topic, partition, offset)
+        decoded = self.intake.decode(value, source)
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded, ack)
             return
-        template = self.registry.get(decoded.template_id)
+        template = self._templates(decoded.template_id)
         if template is None and self.template_wait_s > 0:
             template = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.registry.wait_for, decoded.template_id, self.template_wait_s
+                self._pool, self._wait_for_template, decoded.template_id, self.template_wait_s
             )
-        source = SourceRef(topic, partition, offset)
-        rejection = validate_against_template(decoded, template, limits=self.edge.limits)
-        if rejection is not None:
-            self._reject(rejection, "validate", source, value, decoded, ack)
+        pending = self.intake.accept(decoded, template, source, value)
+        if isinstance(pending, DeadLetter):
+            self._dead_letter(pending, ack)
             return
-        assert template is not None  # noqa: S101 - validate_against_template rejects None
-        digest = payload_digest(decoded)
         live = self._live.get(decoded.event_id)
         if live is not None:
-            if live.digest == digest:  # same payload: done when the first copy is done
+            if live.digest == pending.digest:  # same payload: done when the first copy is
                 live.waiting.append(ack)
                 self.stats.duplicates += 1
                 return
@@ -141,80 +136,23 @@ class ProcessingPipeline:
                 ErrorCode.IDEMPOTENCY_KEY_CONFLICT,
                 "event id already accepted with a different payload",
             )
-            self._reject(conflict, "executor", source, value, decoded, ack)
+            letter = self.intake.reject(conflict, "executor", source, value, update=decoded)
+            self._dead_letter(letter, ack)
             return
-        self._live[decoded.event_id] = _Live(digest)
+        self._live[decoded.event_id] = _Live(pending.digest)
         self._acks[source] = ack
-        pending = PendingSet(
-            update=decoded,
-            template=template,
-            source=source,
-            received_monotonic=time.monotonic(),
-            received_at=datetime.now(UTC),
-            raw=value or b"",
-            digest=digest,
-        )
         for batch in self.batcher.add(pending):
             await self.dispatch(batch)
 
-    def _reject(
-        self,
-        rejection: Rejection,
-        stage: str,
-        source: SourceRef,
-        value: bytes | None,
-        update: ParameterUpdate,
-        ack: Ack,
-    ) -> None:
-        letter = self.edge.dead_letter(
-            rejection,
-            stage=stage,
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
-            raw=value or b"",
-            update=update,
-        )
-        self._dead_letter(letter, ack)
-
     def _dead_letter(self, letter: DeadLetter, ack: Ack) -> None:
-        key = source_key(letter)
-        if self._dead_ledger is not None:
-            if key in self._dead_ledger:  # redelivered after a crash: already dead-lettered
-                self._ack_after_flush.append(ack)
-                return
-            self._dead_pending.append(key)
-        self._before_publish()
-        self.publisher.publish(self.topics.dead_letters, letter.event_id, letter)
-        self.stats.dead_letters += 1
-        self._ack_after_flush.append(ack)
-
-    def _record_dead_letters(self, keys: list[str]) -> None:
-        if self._dead_ledger is not None and keys:
-            for key in keys:
-                self._dead_ledger[key] = "done"
-            self._flush_ledger()
+        if self.ledger.dead_letter(letter, ack):
+            self.stats.dead_letters += 1
 
     async def tick(self) -> None:
-        """Close batches whose ``max_wait`` elapsed; make edge dead letters durable."""
+        """Close batches whose ``max_wait`` elapsed; make dead letters durable."""
         for batch in self.batcher.due(ready=self._has_free_slot):
             await self.dispatch(batch)
-        if self._ack_after_flush:
-            acks, self._ack_after_flush = self._ack_after_flush, []
-            keys, self._dead_pending = self._dead_pending, []
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(self._pool, self.publisher.flush)
-                await loop.run_in_executor(self._pool, self._record_dead_letters, keys)
-            except PublishError as exc:
-                # Broker unreachable: keep the acks and try again on the next tick (the records
-                # stay queued in the producer), instead of dropping them and stalling commits.
-                self._ack_after_flush = acks + self._ack_after_flush
-                self._dead_pending = keys + self._dead_pending
-                log.warning("dead letters not yet acknowledged, retrying: %s", exc)
-                return
-            for ack in acks:
-                ack()
+        await self.ledger.settle_dead_letters()
 
     def _has_free_slot(self, backend: str) -> bool:
         slot = self._slots.get(backend)
@@ -240,31 +178,12 @@ class ProcessingPipeline:
             task.exception()  # retrieved: _run has logged it, the inputs stay unacked
 
     async def _run(self, batch: Batch, slot: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
         epoch, started = self.rebalance_epoch, time.monotonic()
-        try:
-            outcome = await loop.run_in_executor(self._pool, self.executor.execute, batch)
-            if epoch != self.rebalance_epoch or time.monotonic() - started > self.stale_after_s:
-                outcome = await loop.run_in_executor(self._pool, self._fence, outcome)
-            # Encoding and producing a batch's records is the worker's biggest Python cost after
-            # decoding: off the event loop, intake keeps filling the next batch meanwhile.
-            await loop.run_in_executor(self._pool, self._publish, outcome)
-            self._count(outcome)
-            try:
-                # Longer than librdkafka's message timeout (300 s): a broker outage stalls the
-                # batch until the broker is back instead of failing it, which would leave its
-                # inputs unacked until the next restart and stall the partition's commits.
-                await loop.run_in_executor(self._pool, self.publisher.flush, _FLUSH_S)
-            except PublishError:
-                # Some records timed out for good: publish the outcome again (downstream
-                # deduplicates by event id) rather than lose a result.
-                log.warning("republishing a batch of %d sets after a delivery error", batch.size)
-                await loop.run_in_executor(self._pool, self._publish, outcome)
-                await loop.run_in_executor(self._pool, self.publisher.flush, _FLUSH_S)
-            # Off the event loop: it may flush the ledger, which waits for the broker.
-            ids = [r.event_id for r in outcome.results]
-            await loop.run_in_executor(self._pool, self._on_results_published, ids)
-            self.stats.batch_sizes[batch.size] += 1
+
+        def stale() -> bool:
+            return epoch != self.rebalance_epoch or time.monotonic() - started > self.stale_after_s
+
+        def ack_inputs() -> None:
             for pending in batch.sets:
                 ack = self._acks.pop(pending.source, None)
                 if ack is not None:
@@ -272,6 +191,14 @@ class ProcessingPipeline:
                 live = self._live.pop(pending.update.event_id, None)
                 for waiting in live.waiting if live is not None else ():
                     waiting()
+
+        try:
+            outcome = await self.ledger.settle(batch, self.executor, stale=stale, ack=ack_inputs)
+            self.stats.submissions += outcome.job is not None
+            self.stats.results += len(outcome.results)
+            self.stats.dead_letters += len(outcome.dead_letters)
+            self.stats.duplicates += len(outcome.duplicates)
+            self.stats.batch_sizes[batch.size] += 1
         except Exception:
             # Leave the inputs (and copies waiting on them) unacked: they are redelivered
             # after a restart, and the ledger makes the retry free of double charges.
@@ -284,38 +211,6 @@ class ProcessingPipeline:
             raise
         finally:
             slot.release()
-
-    def _fence(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
-        """Drop results another worker already published while this batch was running.
-
-        Narrows, but does not close, the zombie-worker window: closing it needs
-        transactional producers fenced per partition.
-        """
-        done = self._done_elsewhere([r.event_id for r in outcome.results])
-        if not done:
-            return outcome
-        log.warning("dropping %d result(s) already published by another worker", len(done))
-        kept = [r for r in outcome.results if r.event_id not in done]
-        return replace(outcome, results=kept, duplicates=[*outcome.duplicates, *sorted(done)])
-
-    def _publish(self, outcome: ExecutionOutcome) -> None:
-        """Encode and hand a batch's records to the producer (thread-safe; runs in the pool)."""
-        self._before_publish()
-        topics = self.topics
-        if outcome.job is not None:
-            self.publisher.publish(topics.jobs, outcome.job.job_id, outcome.job)
-        for record in outcome.compiles:
-            self.publisher.publish(topics.compilations, record.compile_key, record)
-        for result in outcome.results:
-            self.publisher.publish(topics.results, result.event_id, result)
-        for letter in outcome.dead_letters:
-            self.publisher.publish(topics.dead_letters, letter.event_id, letter)
-
-    def _count(self, outcome: ExecutionOutcome) -> None:
-        self.stats.submissions += outcome.job is not None
-        self.stats.results += len(outcome.results)
-        self.stats.dead_letters += len(outcome.dead_letters)
-        self.stats.duplicates += len(outcome.duplicates)
 
     async def drain(self) -> None:
         """Close every open batch, wait for all in-flight work, flush and ack (shutdown)."""

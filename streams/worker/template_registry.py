@@ -6,10 +6,11 @@ import logging
 import threading
 from typing import Any
 
+from processors.intake import Intake
+from processors.pending import SourceRef
 from processors.templates import check_template
 from schemas import CircuitTemplate, DeadLetter
 from streams.kafka.table_reader import CompactedTopicReader
-from streams.worker.edge import Edge
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ class TemplateRegistry:
     would repeat on every restart.
     """
 
-    def __init__(self, conf: dict[str, Any], topic: str, edge: Edge) -> None:
-        self._edge = edge
+    def __init__(self, conf: dict[str, Any], topic: str, intake: Intake) -> None:
+        self._intake = intake
         self._templates: dict[str, CircuitTemplate] = {}
         self._lock = threading.Lock()
         self.invalid = 0
@@ -41,7 +42,7 @@ class TemplateRegistry:
                 with self._lock:
                     self._templates.pop(key.decode(), None)
             return
-        decoded = self._edge.decode_template(value, self._reader.topic, -1, -1)
+        decoded = self._intake.decode_template(value, SourceRef(self._reader.topic, -1, -1))
         problem = decoded.error_message if isinstance(decoded, DeadLetter) else None
         if isinstance(decoded, CircuitTemplate):
             problem = check_template(decoded)

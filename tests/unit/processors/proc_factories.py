@@ -9,7 +9,7 @@ from typing import Any
 from qiskit.circuit import QuantumCircuit
 from qiskit.circuit.library import real_amplitudes
 
-from processors import PendingSet, SourceRef
+from processors import PendingSet, SourceRef, payload_digest
 from schemas import CircuitTemplate, ParameterUpdate, Primitive
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -51,5 +51,6 @@ def make_pending(
         source=SourceRef("qloop.parameters", 0, 7),
         received_monotonic=received,
         received_at=NOW,
+        digest=payload_digest(update),
         raw=b"raw:" + update.event_id.encode(),
     )

@@ -2,7 +2,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from proc_factories import ansatz, make_pending
+from proc_factories import NOW, ansatz, make_pending
 from qiskit.primitives import StatevectorEstimator
 from qiskit_aer import AerSimulator
 
@@ -17,10 +17,13 @@ from processors import (
     IdempotencyLedger,
     Limits,
     OverheadAdapter,
+    PendingSet,
+    SourceRef,
     TopologyBatcher,
     load_circuit,
     make_template,
     observable_of,
+    payload_digest,
 )
 from schemas import ErrorCode, Primitive, ResultStatus
 
@@ -131,9 +134,11 @@ def test_redelivery_is_executed_and_charged_once(sampler_template) -> None:
     assert again.results == [] and again.job is None and len(again.duplicates) == 3
     assert budget.spent("acme")[0] == 3 * 256
     token = "f00d" * 32
+    changed = replace(pendings[1].update, shots=512)
     conflict = replace(
         pendings[1],
-        update=replace(pendings[1].update, shots=512),
+        update=changed,
+        digest=payload_digest(changed),
         raw=b"payload apikey=" + token.encode(),
     )
     outcome = executor.execute(_batch([conflict]))
@@ -207,11 +212,12 @@ def test_ibm_token_never_leaks(monkeypatch) -> None:
     assert canary not in "".join(traceback.format_exception(info.value))
 
 
-def test_each_set_is_hashed_at_most_once(sampler_template, monkeypatch) -> None:
-    """The payload digest is computed once per set (or not at all when the stream has it)."""
-    from processors import executor as executor_module
-    from processors import idempotency
-    from processors.idempotency import payload_digest
+def test_each_set_is_hashed_once_at_intake(sampler_template, monkeypatch) -> None:
+    """The payload digest is computed by intake, once per set; admission never hashes."""
+    from processors import intake as intake_module
+    from processors import payload_digest
+    from processors.intake import Intake
+    from schemas import AvroCodec
 
     calls = []
 
@@ -219,15 +225,19 @@ def test_each_set_is_hashed_at_most_once(sampler_template, monkeypatch) -> None:
         calls.append(update.event_id)
         return payload_digest(update)
 
-    monkeypatch.setattr(executor_module, "payload_digest", counting)
-    monkeypatch.setattr(idempotency, "payload_digest", counting)
+    monkeypatch.setattr(intake_module, "payload_digest", counting)
+    codec = AvroCodec()
+    intake = Intake(codec, Limits(), clock=lambda: NOW)
+    updates = [make_pending(sampler_template).update for _ in range(4)]
+    pendings = [
+        intake.admit(codec.encode(u), SourceRef("t", 0, i), {u.template_id: sampler_template}.get)
+        for i, u in enumerate(updates)
+    ]
+    assert all(isinstance(p, PendingSet) for p in pendings)
+    assert calls == [u.event_id for u in updates]
     budget = BudgetLedger({"acme": Budget(shots=3 * 256)})  # the 4th set is refused
     executor = _executor(budget=budget, idempotency=IdempotencyLedger({}))
-    pendings = [make_pending(sampler_template) for _ in range(4)]
     outcome = executor.execute(_batch(pendings))
     assert len(outcome.results) == 4
-    assert sorted(calls) == sorted(p.update.event_id for p in pendings)
-    calls.clear()
-    hashed = [replace(p, digest=payload_digest(p.update)) for p in pendings[:3]]
-    again = executor.execute(_batch(hashed))  # redelivered, digest already known
-    assert len(again.duplicates) == 3 and calls == []
+    again = executor.execute(_batch(pendings[:3]))  # redelivered: digest travels with the set
+    assert len(again.duplicates) == 3 and len(calls) == 4

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from samples import parameter_update
 
+from processors.intake import Intake
+from processors.pending import SourceRef
 from processors.validation import Limits
 from schemas import ParameterUpdate, SchemaResolutionError, contract_for, contract_from_json
 from schemas.codec import AvroCodec
 from streams.config import Settings
 from streams.worker.app import make_codec
-from streams.worker.edge import Edge
 
 
 def _evolved(tmp_path: Path, *, add: dict[str, object] | None = None, drop: str = "") -> Path:
@@ -36,7 +37,7 @@ def test_a_writer_with_an_added_defaulted_field_is_accepted(tmp_path: Path) -> N
     update = parameter_update(produced_at=datetime.now(UTC))
     datum, _ = AvroCodec().decode_datum(ParameterUpdate, AvroCodec().encode(update))
     raw = codec.encode_datum(contract_from_json(path.read_text()), {**datum, "region": "us"})
-    decoded = Edge(codec, Limits()).decode_update(raw, "t", 0, 0)
+    decoded = Intake(codec, Limits()).decode(raw, SourceRef("t", 0, 0))
     assert decoded == update
 
 
@@ -45,7 +46,7 @@ def test_without_it_the_same_message_is_an_unknown_schema(tmp_path: Path) -> Non
     update = parameter_update(produced_at=datetime.now(UTC))
     datum, _ = AvroCodec().decode_datum(ParameterUpdate, AvroCodec().encode(update))
     raw = AvroCodec().encode_datum(contract_from_json(path.read_text()), {**datum, "region": "x"})
-    letter = Edge(AvroCodec(), Limits()).decode_update(raw, "t", 0, 7)
+    letter = Intake(AvroCodec(), Limits()).decode(raw, SourceRef("t", 0, 7))
     assert getattr(letter, "error_code", None) == "unknown_schema"
 
 

@@ -1,0 +1,185 @@
+"""The checkpoint order of a batch and of a dead letter, in one place.
+
+A set is done only when its result is durable on the result topic *and* the ledger says so;
+only then may its input offset be committed. :meth:`SubmissionLedger.settle` is the one
+function that decides in which order a batch's effects become durable; every crash point
+between two of its steps is covered by the fault suite (``tests/integration/test_faults.py``):
+
+1. admit: classify every set against the ledger (new, paid, done, conflict), compile, and
+   charge the new ones, one claim per tenant; a granted claim records its sets as paid;
+2. make the claims and paid marks durable (crash after this: the sets re-run free of charge);
+3. run the admitted sets on the backend, one submission;
+4. if the batch went stale (a rebalance, or it ran past half the group session), drop the
+   results another worker published meanwhile;
+5. publish job, compile records, results and dead letters, after the stall guard;
+6. wait for the broker's acks; republish once after a delivery error;
+7. mark the published sets done;
+8. make the done marks durable (crash before this: reconciliation finds the results);
+9. ack the inputs.
+
+Nothing here knows Kafka: the store and the outbox are protocols
+(:mod:`streams.ledger.store`), with in-memory twins for the unit tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import replace
+from typing import TypeVar
+
+from processors.batcher import Batch
+from processors.executor import BatchExecutor, ExecutionOutcome
+from schemas import DeadLetter
+from streams.kafka.clients import PublishError
+from streams.kafka.topics import TopicNames
+from streams.ledger.dead_letter_index import source_key
+from streams.ledger.store import LedgerStore, Outbox
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Ack = Callable[[], object]
+#: Longer than librdkafka's message timeout (300 s): a broker outage stalls a batch until the
+#: broker is back instead of failing it (which would leave its inputs unacked until a restart).
+FLUSH_TIMEOUT_S = 330.0
+
+
+class SubmissionLedger:
+    """Owns the checkpoint order (module docstring) for one worker.
+
+    Args:
+        store: The durable ledger (Kafka journal, or the in-memory twin).
+        outbox: Where records are produced (the idempotent publisher, or its twin).
+        topics: The output topics.
+        pool: Threads for the blocking steps (admission, backend, flushes).
+        flush_timeout_s: How long a flush may wait for the broker.
+
+    """
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        outbox: Outbox,
+        topics: TopicNames,
+        pool: Executor,
+        *,
+        flush_timeout_s: float = FLUSH_TIMEOUT_S,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.topics = topics
+        self._pool = pool
+        self._flush_s = flush_timeout_s
+        self._dead_acks: list[Ack] = []
+        self._dead_sources: list[str] = []
+
+    async def _off_loop(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def settle(
+        self,
+        batch: Batch,
+        executor: BatchExecutor,
+        *,
+        stale: Callable[[], bool],
+        ack: Callable[[], None],
+    ) -> ExecutionOutcome:
+        """Take ``batch`` through steps 1-9; raise (inputs unacked) if any step fails."""
+        # 1-2. Admit and charge; claims and paid marks are durable before anything runs.
+        admission = await self._off_loop(executor.admit, batch, self.store.flush)
+        # 3. One backend submission for the admitted sets.
+        outcome = await self._off_loop(executor.run, admission)
+        # 4. A stale batch drops what another worker published while it ran.
+        if stale():
+            outcome = await self._off_loop(self._drop_published_elsewhere, outcome)
+        # 5-6. Publish, then wait for the broker's acks (republish once on a delivery error).
+        await self._off_loop(self._publish, outcome)
+        await self._off_loop(self._deliver, outcome)
+        # 7-8. Mark the published sets done and make the marks durable.
+        await self._off_loop(self._mark_done, [r.event_id for r in outcome.results])
+        # 9. Ack the inputs: their offsets may now be committed.
+        ack()
+        return outcome
+
+    def _drop_published_elsewhere(self, outcome: ExecutionOutcome) -> ExecutionOutcome:
+        """Narrows, but does not close, the zombie window (that needs transactions)."""
+        done = self.store.published_elsewhere([r.event_id for r in outcome.results])
+        if not done:
+            return outcome
+        log.warning("dropping %d result(s) already published by another worker", len(done))
+        kept = [r for r in outcome.results if r.event_id not in done]
+        return replace(outcome, results=kept, duplicates=[*outcome.duplicates, *sorted(done)])
+
+    def _publish(self, outcome: ExecutionOutcome) -> None:
+        self.store.guard()  # a process frozen past its session exits here, before any output
+        topics, outbox = self.topics, self.outbox
+        if outcome.job is not None:
+            outbox.publish(topics.jobs, outcome.job.job_id, outcome.job)
+        for record in outcome.compiles:
+            outbox.publish(topics.compilations, record.compile_key, record)
+        for result in outcome.results:
+            outbox.publish(topics.results, result.event_id, result)
+        for letter in outcome.dead_letters:
+            outbox.publish(topics.dead_letters, letter.event_id, letter)
+
+    def _deliver(self, outcome: ExecutionOutcome) -> None:
+        try:
+            self.outbox.flush(self._flush_s)
+        except PublishError:
+            # Some records timed out for good: publish the outcome again (downstream
+            # deduplicates by event id) rather than lose a result.
+            log.warning("republishing %d result(s) after a delivery error", len(outcome.results))
+            self._publish(outcome)
+            self.outbox.flush(self._flush_s)
+
+    def _mark_done(self, event_ids: list[str]) -> None:
+        ledger = self.store.idempotency
+        if ledger is not None:
+            ledger.complete(event_ids)
+            self.store.flush()
+
+    def dead_letter(self, letter: DeadLetter, ack: Ack) -> bool:
+        """Publish ``letter`` unless its input already has one; ``ack`` once it is durable.
+
+        Returns whether it was published. The ack waits for :meth:`settle_dead_letters`.
+        """
+        source = source_key(letter)
+        self._dead_acks.append(ack)
+        if self.store.is_dead_lettered(source):  # redelivered after a crash
+            return False
+        self.store.guard()
+        self.outbox.publish(self.topics.dead_letters, letter.event_id, letter)
+        self._dead_sources.append(source)
+        return True
+
+    async def settle_dead_letters(self) -> None:
+        """Dead letters' checkpoint: broker acks, then the ledger's marks, then the input acks.
+
+        On a delivery error everything is kept for the next call (the records stay queued in
+        the producer) instead of being dropped, which would stall the partitions' commits.
+        """
+        if not self._dead_acks:
+            return
+        acks, self._dead_acks = self._dead_acks, []
+        sources, self._dead_sources = self._dead_sources, []
+        try:
+            await self._off_loop(self.outbox.flush, self._flush_s)
+            if sources:
+                await self._off_loop(self._record_dead, sources)
+        except PublishError as exc:
+            self._dead_acks = acks + self._dead_acks
+            self._dead_sources = sources + self._dead_sources
+            log.warning("dead letters not yet acknowledged, retrying: %s", exc)
+            return
+        for ack in acks:
+            ack()
+
+    def _record_dead(self, sources: list[str]) -> None:
+        self.store.record_dead_lettered(sources)
+        self.store.flush()
+
+
+__all__ = ["FLUSH_TIMEOUT_S", "SubmissionLedger"]

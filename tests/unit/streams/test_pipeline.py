@@ -1,0 +1,224 @@
+"""The pipeline and its checkpoint on the in-memory ledger twin: order, duplicates, failures.
+
+Real intake, batcher, executor and Aer backend; only the ledger store and the outbox are the
+in-memory twins, which log every durable step in one ordered ``events`` list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from qiskit.circuit.library import real_amplitudes
+
+from processors import (
+    BackendRegistry,
+    BatchExecutor,
+    BudgetLedger,
+    CompileCache,
+    Limits,
+    TopologyBatcher,
+    make_template,
+)
+from processors.intake import Intake
+from schemas import AvroCodec, JobResult, ParameterUpdate, Primitive
+from streams.kafka.topics import TopicNames
+from streams.ledger.memory import EventLog, MemoryLedgerStore, MemoryOutbox
+from streams.worker.pipeline import ProcessingPipeline
+
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+TOPICS = TopicNames("t.")
+_ids = itertools.count()
+
+
+def _template() -> Any:
+    circuit = real_amplitudes(2, reps=1)
+    circuit.measure_all()
+    return make_template(circuit, "ra2", created_at=NOW)
+
+
+TEMPLATE = _template()
+CODEC = AvroCodec()
+
+
+def _update(**overrides: Any) -> ParameterUpdate:
+    fields: dict[str, Any] = {
+        "event_id": f"ev-{next(_ids)}",
+        "experiment_id": "exp",
+        "iteration": 0,
+        "tenant": "acme",
+        "template_id": TEMPLATE.template_id,
+        "parameters": tuple(0.1 * (i + 1) for i in range(len(TEMPLATE.parameter_names))),
+        "primitive": Primitive.SAMPLER,
+        "produced_at": NOW,
+        "shots": 64,
+        "seed": 7,
+    }
+    fields.update(overrides)
+    return ParameterUpdate(**fields)
+
+
+class Harness:
+    """A pipeline on the twins; ``send`` feeds raw bytes, acks are logged as ``ack:<offset>``."""
+
+    def __init__(self, *, max_batch: int = 3, store: MemoryLedgerStore | None = None) -> None:
+        self.log = store.log if store is not None else EventLog()
+        self.store = store or MemoryLedgerStore(self.log)
+        self.outbox = MemoryOutbox(self.log)
+        self.pipeline = ProcessingPipeline(
+            intake=Intake(CODEC, Limits(), clock=lambda: NOW),
+            templates={TEMPLATE.template_id: TEMPLATE}.get,
+            wait_for_template=lambda _id, _s: None,
+            batcher=TopologyBatcher(max_batch=max_batch, max_wait_s=60.0),
+            executor=BatchExecutor(
+                BackendRegistry(["aer_simulator"]).get,
+                CompileCache(),
+                budget=BudgetLedger({}, log=self.store.claims),
+                idempotency=self.store.idempotency,
+            ),
+            store=self.store,
+            outbox=self.outbox,
+            topics=TOPICS,
+            max_in_flight=1,
+            template_wait_s=0.0,
+        )
+
+    def ack(self, offset: int) -> Callable[[], None]:
+        return lambda: self.log.add(f"ack:{offset}")
+
+    async def send(self, raw: bytes, offset: int) -> None:
+        await self.pipeline.on_message(raw, "t.updates", 0, offset, self.ack(offset))
+
+    def results(self) -> list[JobResult]:
+        return self.outbox.records(TOPICS.results)
+
+    def acked(self) -> list[int]:
+        return [int(e.split(":")[1]) for e in self.log.events if e.startswith("ack:")]
+
+
+def _run(harness: Harness, sends: list[tuple[bytes, int]], *, drain: bool = True) -> None:
+    async def main() -> None:
+        for raw, offset in sends:
+            await harness.send(raw, offset)
+        if drain:
+            await harness.pipeline.drain()
+        harness.pipeline.close()
+
+    asyncio.run(main())
+
+
+def test_a_batch_becomes_durable_in_checkpoint_order() -> None:
+    h = Harness(max_batch=3)
+    updates = [_update() for _ in range(3)]
+    _run(h, [(CODEC.encode(u), i) for i, u in enumerate(updates)])
+    log = h.log
+    claim = log.index("claim:acme:3")
+    charged = log.index("flush", claim)  # step 2: the claim is durable before the backend
+    published = log.index(f"publish:{TOPICS.results}", charged)
+    delivered = log.index("outbox-flush", published)
+    done = log.index("done:", delivered)  # step 7 waits for the broker's acks
+    durable = log.index("flush", done)
+    assert log.index("ack:", durable) > durable  # step 9: inputs acked last
+    assert "ack:" not in "".join(log.events[:durable])
+    assert sorted(h.acked()) == [0, 1, 2]
+    assert sorted(r.event_id for r in h.results()) == sorted(u.event_id for u in updates)
+    assert all(h.store.idempotency.is_done(u.event_id) for u in updates)
+    assert len(h.outbox.records(TOPICS.jobs)) == 1  # one submission for the batch
+
+
+def test_a_copy_redelivered_while_its_first_is_in_flight_waits_for_it() -> None:
+    h = Harness(max_batch=1)
+    raw = CODEC.encode(_update())
+    _run(h, [(raw, 0), (raw, 1)])
+    assert len(h.results()) == 1
+    assert sorted(h.acked()) == [0, 1]  # the copy is acked when the first is done
+    assert [e for e in h.log.events if e.startswith("claim:")] == ["claim:acme:1"]
+    assert h.pipeline.stats.duplicates == 1
+
+
+def test_a_delivery_error_republishes_and_acks_once() -> None:
+    h = Harness(max_batch=2)
+    h.outbox.fail_flushes = 1  # the first delivery is lost
+    _run(h, [(CODEC.encode(_update()), i) for i in range(2)])
+    failed = h.log.index("outbox-flush-failed")
+    assert h.log.events[h.log.index("outbox-flush", failed + 1)] == "outbox-flush"
+    assert h.log.index("publish:", failed) < h.log.index("done:")  # republished first
+    assert len(h.results()) == 2 and sorted(h.acked()) == [0, 1]
+
+
+def test_a_lasting_delivery_error_leaves_inputs_unacked_and_the_retry_is_free(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(max_batch=2)
+    h.outbox.fail_flushes = 2  # the republish is lost too
+    raws = [CODEC.encode(_update()) for _ in range(2)]
+    with caplog.at_level(logging.ERROR):
+        _run(h, [(raw, i) for i, raw in enumerate(raws)])
+    assert h.acked() == [] and h.results() == []
+    assert "inputs stay unacked" in caplog.text
+    # Redelivered to a fresh worker over the same ledger: re-run, published, not charged again.
+    again = Harness(max_batch=2, store=h.store.reopen())
+    _run(again, [(raw, i) for i, raw in enumerate(raws)])
+    assert len(again.results()) == 2 and sorted(again.acked()) == [0, 1]
+    assert [e for e in h.log.events if e.startswith("claim:")] == ["claim:acme:2"]
+
+
+def test_a_ledger_that_cannot_flush_stops_the_batch_before_the_backend() -> None:
+    h = Harness(max_batch=2)
+    h.store.fail_flushes = 1
+    _run(h, [(CODEC.encode(_update()), i) for i in range(2)])
+    assert h.outbox.delivered == [] and h.outbox.pending == []  # nothing ran or published
+    assert h.acked() == []
+
+
+@pytest.mark.parametrize("stale", [True, False])
+def test_a_stale_batch_drops_what_another_worker_published(stale: bool) -> None:
+    h = Harness(max_batch=3)
+    h.pipeline.stale_after_s = -1.0 if stale else 3600.0
+    updates = [_update() for _ in range(3)]
+    h.store.elsewhere.add(updates[1].event_id)  # another worker published it meanwhile
+    _run(h, [(CODEC.encode(u), i) for i, u in enumerate(updates)])
+    published = {r.event_id for r in h.results()}
+    assert (updates[1].event_id in published) is not stale
+    assert len(published) == (2 if stale else 3)
+    assert sorted(h.acked()) == [0, 1, 2]  # dropped or not, every input is done
+
+
+def test_a_bad_input_is_dead_lettered_once_through_redelivery() -> None:
+    h = Harness()
+
+    async def main() -> None:
+        await h.send(b"not avro", 5)
+        await h.pipeline.tick()
+        await h.send(b"not avro", 5)  # redelivered after a crash
+        await h.pipeline.tick()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    (letter,) = h.outbox.records(TOPICS.dead_letters)
+    assert letter.error_code == "deserialization_error" and letter.source_offset == 5
+    log = h.log
+    durable = log.index("flush", log.index("dead:t.updates:0:5", log.index("outbox-flush")))
+    assert log.index("ack:5") > durable and h.acked() == [5, 5]
+
+
+def test_a_secret_in_the_tenant_never_reaches_a_dead_letter() -> None:
+    h = Harness()
+    token = "ghp_" + "A1b2" * 10
+    update = _update(tenant=f"acme {token}")
+
+    async def main() -> None:
+        await h.send(CODEC.encode(update), 3)
+        await h.pipeline.tick()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    (letter,) = h.outbox.records(TOPICS.dead_letters)
+    assert letter.error_code == "secret_in_payload"
+    assert token not in (letter.tenant or "") and token.encode() not in letter.raw_bytes
+    assert letter.tenant is not None and letter.tenant.startswith("acme ")
