@@ -14,6 +14,8 @@ from schemas.errors import (
 )
 from schemas.framing import SINGLE_OBJECT_MAGIC, Framing, SingleObjectFraming
 from schemas.records import (
+    CalibrationSnapshot,
+    CanaryRun,
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
@@ -21,6 +23,7 @@ from schemas.records import (
     JobSubmitted,
     ParameterUpdate,
     PauliTerm,
+    QubitCalibration,
     Record,
     Reproducibility,
     Timings,
@@ -29,6 +32,8 @@ from schemas.records import (
 __all__ = [
     "SINGLE_OBJECT_MAGIC",
     "AvroCodec",
+    "CalibrationSnapshot",
+    "CanaryRun",
     "CircuitTemplate",
     "CompileRecord",
     "Contract",
@@ -42,6 +47,7 @@ __all__ = [
     "ParameterUpdate",
     "PauliTerm",
     "Primitive",
+    "QubitCalibration",
     "Record",
     "Reproducibility",
     "ResultStatus",

@@ -11,6 +11,8 @@ from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from schemas.records import (
+    CalibrationSnapshot,
+    CanaryRun,
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
@@ -27,6 +29,8 @@ CONTRACT_FILES: dict[type[Any], str] = {
     JobResult: "job_result.avsc",
     DeadLetter: "dead_letter.avsc",
     CompileRecord: "compile_record.avsc",
+    CanaryRun: "canary_run.avsc",
+    CalibrationSnapshot: "calibration_snapshot.avsc",
 }
 
 

@@ -163,9 +163,56 @@ class CompileRecord:
     calibration_id: str | None = None
 
 
-Record = CircuitTemplate | ParameterUpdate | JobSubmitted | JobResult | DeadLetter | CompileRecord
+@dataclass(frozen=True, slots=True)
+class CanaryRun:
+    """One drift-canary execution of a reference circuit: measured counts next to the ideal."""
+
+    run_id: str
+    backend: str
+    template: str
+    calibration_id: str
+    shots: int
+    counts: dict[str, int]
+    ideal: dict[str, float]
+    run_at: datetime
+    expectation: float | None = None
+    ideal_expectation: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QubitCalibration:
+    """Calibration of one qubit in a :class:`CalibrationSnapshot` (times in microseconds)."""
+
+    qubit: int
+    t1_us: float
+    t2_us: float
+    readout_error: float
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationSnapshot:
+    """A backend's per-qubit calibration as the canary saw it, so drift can say *why*."""
+
+    backend: str
+    calibration_id: str
+    qubits: tuple[QubitCalibration, ...]
+    captured_at: datetime
+
+
+Record = (
+    CircuitTemplate
+    | ParameterUpdate
+    | JobSubmitted
+    | JobResult
+    | DeadLetter
+    | CompileRecord
+    | CanaryRun
+    | CalibrationSnapshot
+)
 
 __all__ = [
+    "CalibrationSnapshot",
+    "CanaryRun",
     "CircuitTemplate",
     "CompileRecord",
     "DeadLetter",
@@ -173,6 +220,7 @@ __all__ = [
     "JobSubmitted",
     "ParameterUpdate",
     "PauliTerm",
+    "QubitCalibration",
     "Record",
     "Reproducibility",
     "Timings",

@@ -1,7 +1,9 @@
 """Drift analysis over canary runs: distances to the ideal and to a rolling baseline.
 
-A canary (elsewhere) runs reference circuits with known ideal outputs on every backend and calls
-:func:`record_canary_run` / :func:`record_calibration`. :func:`drift_report` compares the
+The canary (``processors.canary``, published by ``streams.canary``) runs reference circuits with
+known ideal outputs on every backend; the sink stores its ``CanaryRun`` and
+``CalibrationSnapshot`` records in ``qloop.canary_runs`` / ``qloop.calibrations`` like any other
+record (:mod:`sinks.rows`). :func:`drift_report` reads them back: it compares the
 *recent* window (default 1 h) with the *baseline* window before it (default 7 days), per backend
 and template, entirely in SQL, and decides in Python what counts as drift:
 
@@ -29,7 +31,7 @@ qubit whose calibration moved most) between the baseline and recent windows.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -39,32 +41,6 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from sinks.drift_sql import CALIBRATION_SQL, DRIFT_SQL
-
-
-@dataclass(frozen=True, slots=True)
-class CanaryRun:
-    """One execution of a reference circuit: measured counts next to the ideal distribution."""
-
-    run_id: str
-    backend: str
-    template: str
-    calibration_id: str
-    shots: int
-    counts: dict[str, int]
-    ideal: dict[str, float]
-    run_at: datetime
-    expectation: float | None = None
-    ideal_expectation: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class QubitCalibration:
-    """Calibration of one qubit in a backend snapshot."""
-
-    qubit: int
-    t1_us: float
-    t2_us: float
-    readout_error: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,41 +80,6 @@ class DriftFinding:
     baseline: float | None
     z: float | None
     reason: str
-
-
-def ideal_ghz(num_qubits: int) -> dict[str, float]:
-    """Ideal distribution of an n-qubit GHZ state (n=2 is the Bell state)."""
-    return {"0" * num_qubits: 0.5, "1" * num_qubits: 0.5}
-
-
-def record_canary_run(client: Client, run: CanaryRun) -> None:
-    """Store one canary run; a retried call with the same ``run_id`` is dropped by the engine."""
-    client.insert(
-        "qloop.canary_runs",
-        [[run.run_id, run.backend, run.template, run.calibration_id, run.shots,
-          dict(run.counts), dict(run.ideal), run.expectation, run.ideal_expectation,
-          run.run_at]],
-        column_names=["run_id", "backend", "template", "calibration_id", "shots", "counts",
-                      "ideal", "expectation", "ideal_expectation", "run_at"],
-        settings={"insert_deduplication_token": f"qloop:canary:{run.run_id}"},
-    )  # fmt: skip
-
-
-def record_calibration(
-    client: Client,
-    backend: str,
-    calibration_id: str,
-    qubits: Sequence[QubitCalibration],
-    captured_at: datetime,
-) -> None:
-    """Store a per-qubit calibration snapshot (repeats collapse in ReplacingMergeTree)."""
-    client.insert(
-        "qloop.calibrations",
-        [[backend, calibration_id, q.qubit, q.t1_us, q.t2_us, q.readout_error, captured_at]
-         for q in qubits],
-        column_names=["backend", "calibration_id", "qubit", "t1_us", "t2_us", "readout_error",
-                      "captured_at"],
-    )  # fmt: skip
 
 
 def _num(value: Any) -> float | None:
@@ -286,13 +227,4 @@ def drift_report(
     return findings
 
 
-__all__ = [
-    "CanaryRun",
-    "DriftFinding",
-    "DriftThresholds",
-    "QubitCalibration",
-    "drift_report",
-    "ideal_ghz",
-    "record_calibration",
-    "record_canary_run",
-]
+__all__ = ["DriftFinding", "DriftThresholds", "drift_report"]

@@ -2,7 +2,10 @@
 
 The writer inserts with ``column_names=COLUMNS[table]`` and these functions return values in
 exactly that order, so a column added to a migration is added here once. Columns with a DEFAULT
-(``ingested_at``) are left to the engine.
+(``ingested_at``) are left to the engine. Most records are one row; a calibration snapshot is
+one row per qubit (:func:`to_rows`). The canary tables carry no Kafka coordinates: their rows
+are identified by ``run_id`` and ``(backend, calibration_id, qubit)``, and the writer's block
+tokens already make a redelivered block a no-op.
 
 Avro nulls map to ClickHouse as follows: ``Nullable`` for genuinely optional scalars
 (``job_id``, seeds, ``calibration_id``), and empty containers for optional maps and arrays
@@ -16,7 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import CompileRecord, DeadLetter, JobResult, JobSubmitted
+from schemas import (
+    CalibrationSnapshot,
+    CanaryRun,
+    CompileRecord,
+    DeadLetter,
+    JobResult,
+    JobSubmitted,
+)
 
 Row = tuple[Any, ...]
 
@@ -56,6 +66,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "error_code", "error_message", "stage", "source_topic", "source_partition",
         "source_offset", "schema_fingerprint", "event_id", "tenant", "raw_bytes", "occurred_at",
         *_KAFKA,
+    ),
+    "canary_runs": (
+        "run_id", "backend", "template", "calibration_id", "shots", "counts", "ideal",
+        "expectation", "ideal_expectation", "run_at",
+    ),
+    "calibrations": (
+        "backend", "calibration_id", "qubit", "t1_us", "t2_us", "readout_error", "captured_at",
     ),
 }  # fmt: skip
 
@@ -106,18 +123,42 @@ def dead_letter_row(d: DeadLetter, pos: KafkaPosition) -> Row:
     )  # fmt: skip
 
 
-RowFunction = Callable[[Any, KafkaPosition], Row]
+def canary_run_row(c: CanaryRun, _pos: KafkaPosition) -> Row:
+    """Row of ``qloop.canary_runs`` for one reference-circuit execution."""
+    return (
+        c.run_id, c.backend, c.template, c.calibration_id, c.shots, dict(c.counts),
+        dict(c.ideal), c.expectation, c.ideal_expectation, c.run_at,
+    )  # fmt: skip
 
-TABLE_FOR: dict[type[Any], tuple[str, RowFunction]] = {
-    JobResult: ("results", result_row),
-    JobSubmitted: ("jobs", job_row),
-    CompileRecord: ("compilations", compilation_row),
-    DeadLetter: ("dead_letters", dead_letter_row),
+
+def calibration_rows(s: CalibrationSnapshot, _pos: KafkaPosition) -> list[Row]:
+    """Rows of ``qloop.calibrations``: one per qubit (repeats collapse in ReplacingMergeTree)."""
+    return [
+        (s.backend, s.calibration_id, q.qubit, q.t1_us, q.t2_us, q.readout_error, s.captured_at)
+        for q in s.qubits
+    ]
+
+
+RowFunction = Callable[[Any, KafkaPosition], Row]
+RowsFunction = Callable[[Any, KafkaPosition], list[Row]]
+
+
+def _one(fn: RowFunction) -> RowsFunction:
+    return lambda record, pos: [fn(record, pos)]
+
+
+TABLE_FOR: dict[type[Any], tuple[str, RowsFunction]] = {
+    JobResult: ("results", _one(result_row)),
+    JobSubmitted: ("jobs", _one(job_row)),
+    CompileRecord: ("compilations", _one(compilation_row)),
+    DeadLetter: ("dead_letters", _one(dead_letter_row)),
+    CanaryRun: ("canary_runs", _one(canary_run_row)),
+    CalibrationSnapshot: ("calibrations", calibration_rows),
 }
 
 
-def to_row(record: Any, pos: KafkaPosition) -> tuple[str, Row]:
-    """Route ``record`` to its table and row.
+def to_rows(record: Any, pos: KafkaPosition) -> tuple[str, list[Row]]:
+    """Route ``record`` to its table and rows (none, for a snapshot without qubits).
 
     Raises:
         TypeError: for a record type the sink does not store (a wiring bug, not bad input).
@@ -130,14 +171,31 @@ def to_row(record: Any, pos: KafkaPosition) -> tuple[str, Row]:
     return table, fn(record, pos)
 
 
+def to_row(record: Any, pos: KafkaPosition) -> tuple[str, Row]:
+    """Route a one-row ``record`` to its table and row.
+
+    Raises:
+        TypeError: for a record type the sink does not store (a wiring bug, not bad input).
+        ValueError: ``record`` maps to other than exactly one row (use :func:`to_rows`).
+
+    """
+    table, rows = to_rows(record, pos)
+    if len(rows) != 1:
+        raise ValueError(f"{type(record).__name__} maps to {len(rows)} rows; use to_rows")
+    return table, rows[0]
+
+
 __all__ = [
     "COLUMNS",
     "TABLE_FOR",
     "KafkaPosition",
     "Row",
+    "calibration_rows",
+    "canary_run_row",
     "compilation_row",
     "dead_letter_row",
     "job_row",
     "result_row",
     "to_row",
+    "to_rows",
 ]

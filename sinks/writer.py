@@ -31,7 +31,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from sinks.retry import RetryPolicy, with_retry
-from sinks.rows import COLUMNS, KafkaPosition, Row, to_row
+from sinks.rows import COLUMNS, KafkaPosition, Row, to_rows
 
 TopicPartition = tuple[str, int]
 
@@ -107,14 +107,16 @@ class ClickHouseSink:
         """Buffer ``record`` read at ``topic``/``partition``/``offset``.
 
         Offsets at or below one already added for the partition are ignored (a redelivery within
-        this session). Raises ``TypeError`` for a record type no table stores.
+        this session). A record may make several rows (a calibration snapshot: one per qubit) or
+        none; they all share the record's block, hence its token. Raises ``TypeError`` for a
+        record type no table stores.
         """
-        table, row = to_row(record, KafkaPosition(topic, partition, offset))
-        self._place(topic, partition, offset, table, row)
+        table, rows = to_rows(record, KafkaPosition(topic, partition, offset))
+        self._place(topic, partition, offset, table, rows)
 
     def skip(self, topic: str, partition: int, offset: int) -> None:
         """Mark ``offset`` as handled without a row (e.g. a tombstone), so it can be committed."""
-        self._place(topic, partition, offset, None, None)
+        self._place(topic, partition, offset, None, [])
 
     def should_flush(self) -> bool:
         """Tell whether the size or time bound is reached, or a re-formed block is complete."""
@@ -176,7 +178,7 @@ class ClickHouseSink:
                 self._buffered -= block.row_count
 
     def _place(
-        self, topic: str, partition: int, offset: int, table: str | None, row: Row | None
+        self, topic: str, partition: int, offset: int, table: str | None, rows: list[Row]
     ) -> None:
         tp = (topic, partition)
         state = self._partitions.get(tp)
@@ -204,10 +206,10 @@ class ClickHouseSink:
                 pinned_last=pin[1] if pin else None,
             )
         block.last = offset
-        if table is not None and row is not None:
-            block.rows.setdefault(table, []).append(row)
-            block.row_count += 1
-            self._buffered += 1
+        if table is not None and rows:
+            block.rows.setdefault(table, []).extend(rows)
+            block.row_count += len(rows)
+            self._buffered += len(rows)
         if pin is not None and offset >= pin[1]:
             state.sealed.append(block)
             state.open = None

@@ -1,17 +1,12 @@
-"""The drift canary: reference circuits with known ideal outputs, run on every backend.
+"""The drift canary as a stage: run reference circuits, publish the records, the sink stores them.
 
-Each round runs GHZ states (n=2 is the Bell state) on each configured backend, records the
-measured distribution next to the ideal one, the observable ``2 P(0…0 or 1…1) - 1`` (``<ZZ>`` on
-Bell, ideally 1), and snapshots the backend's calibration (T1, T2, readout error per qubit) so
-drift queries can say *why* a distribution moved. Every run gets its own id, execution time and
-simulator seed, so repeated rounds build the rolling baseline that ``qloop drift`` compares with.
-
-Noise injection (drills and tests): ``QLOOP_CANARY_NOISE_SCALE`` multiplies the noise of the
-canary's backends while keeping their labels, which is what a degraded recalibration looks like.
-It is one factor for every backend (``3``) or one per backend (``fake_manila=3,aer_simulator=2``).
-Fake IBM backends get gate and readout errors times the factor and T1/T2 divided by it (so the
-calibration snapshot shows the change) under a new calibration id; Aer simulators get the default
-depolarising model times the factor. A factor of 1 (the default) changes nothing.
+The circuits, the noise injection (``QLOOP_CANARY_NOISE_SCALE``) and the records live in
+:mod:`processors.canary`; this module only picks the backends from settings and publishes each
+round's :class:`~schemas.CanaryRun` records (key: backend, so one backend's series stays in
+order on one partition) and :class:`~schemas.CalibrationSnapshot` records (key:
+``backend/calibration_id``, the compaction key) with the idempotent producer. The sink stores
+them in ``qloop.canary_runs`` / ``qloop.calibrations`` like any other record, so the canary
+needs Kafka only: it no longer has to live in the process that owns the embedded engine.
 """
 
 from __future__ import annotations
@@ -19,235 +14,98 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
 
-import numpy as np
-from qiskit import QuantumCircuit
-
-from processors.backends.aer import AerAdapter, default_noise_model
-from processors.backends.base import BackendAdapter, SamplerTask
-from processors.backends.ibm import IBMRuntimeAdapter, fake_backend
+from processors.backends.base import BackendAdapter, Price
+from processors.backends.registry import build_registry
+from processors.canary import (
+    NOISE_SCALE_ENV,
+    parse_noise_scale,
+    run_canary_round,
+    with_noise_scale,
+)
 from processors.compile_cache import CompileCache
 from processors.errors import ConfigurationError
-from processors.templates import make_template
-from sinks.drift import (
-    CanaryRun,
-    QubitCalibration,
-    ideal_ghz,
-    record_calibration,
-    record_canary_run,
-)
+from schemas import CalibrationSnapshot, CanaryRun
+from streams.config import Settings
+from streams.kafka.clients import Publisher
+from streams.kafka.topics import TopicNames, create_topics
 
 log = logging.getLogger(__name__)
 
-NOISE_SCALE_ENV = "QLOOP_CANARY_NOISE_SCALE"
 
+def canary_adapters(settings: Settings) -> list[tuple[str, BackendAdapter]]:
+    """``(label, adapter)`` for every canary backend that the allow-list permits.
 
-def ghz_circuit(num_qubits: int) -> QuantumCircuit:
-    """H on qubit 0, a CX chain, measure all: ideal outcome 0…0 or 1…1, half each."""
-    circuit = QuantumCircuit(num_qubits, name=f"ghz{num_qubits}")
-    circuit.h(0)
-    for q in range(num_qubits - 1):
-        circuit.cx(q, q + 1)
-    circuit.measure_all()
-    return circuit
-
-
-def support_expectation(counts: Mapping[str, int], ideal: Mapping[str, float]) -> float:
-    """``2 P(ideal support) - 1``: a +-1-valued observable, 1 on an ideal run (``<ZZ>`` on Bell)."""
-    shots = sum(counts.values())
-    inside = sum(c for k, c in counts.items() if ideal.get(k, 0.0) > 0.0)
-    return 2.0 * inside / shots - 1.0 if shots else 0.0
-
-
-def calibration_snapshot(adapter: BackendAdapter) -> list[QubitCalibration]:
-    """Per-qubit T1/T2 (µs) and readout error from the backend's target, when it has them."""
-    target: Any = adapter.transpile_target
-    target = getattr(target, "target", target)
-    props = getattr(target, "qubit_properties", None)
-    if not props:
-        return []
-    snapshot = []
-    for qubit, prop in enumerate(props):
-        if prop is None:
+    Built with the same registry function as the worker, so the canary measures the backends
+    the pipeline really uses (prices, per-submission overhead). A canary backend that is not
+    allowed is skipped with a warning rather than failing the whole canary.
+    """
+    prices = {name: Price(**p) for name, p in settings.prices.items()}
+    registry = build_registry(settings.allowed_backends, prices, settings.backend_overhead_ms)
+    adapters = []
+    for name in settings.canary_backends:
+        if not registry.is_allowed(name):
+            log.warning("canary backend %r is not in QLOOP_ALLOWED_BACKENDS; skipped", name)
             continue
-        readout = 0.0
-        try:
-            readout = float(target["measure"][(qubit,)].error or 0.0)
-        except (KeyError, TypeError, AttributeError):
-            pass
-        snapshot.append(
-            QubitCalibration(
-                qubit, float(prop.t1 or 0.0) * 1e6, float(prop.t2 or 0.0) * 1e6, readout
-            )
-        )
-    return snapshot
+        adapters.append((name, registry.get(name)))
+    return adapters
 
 
-def parse_noise_scale(text: str | None) -> dict[str, float]:
-    """``"3"`` -> ``{"*": 3.0}``; ``"fake_manila=3,aer_simulator=2"`` -> per-backend factors.
+def publish_round(
+    publisher: Publisher,
+    topics: TopicNames,
+    runs: Sequence[CanaryRun],
+    snapshots: Sequence[CalibrationSnapshot],
+) -> None:
+    """Publish one round's records and wait for the broker to acknowledge all of them.
+
+    Snapshots go first, so a reader that sees a run can already explain it.
 
     Raises:
-        ConfigurationError: not a positive number or a comma-separated ``name=number`` list.
+        PublishError: some record was not acknowledged (the round counts as failed).
 
     """
-    if not text or not text.strip():
-        return {}
-    scales: dict[str, float] = {}
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            name, _, value = part.rpartition("=")
-            scales[name.strip() or "*"] = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{NOISE_SCALE_ENV}={text!r}: expected 3 or name=3,…") from None
-    if any(not s > 0 for s in scales.values()):
-        raise ConfigurationError(f"{NOISE_SCALE_ENV}={text!r}: factors must be positive")
-    return scales
+    for snapshot in snapshots:
+        key = f"{snapshot.backend}/{snapshot.calibration_id}"
+        publisher.publish(topics.calibrations, key, snapshot)
+    for run in runs:
+        publisher.publish(topics.canary_runs, run.backend, run)
+    publisher.flush()
 
 
-class _ScaledFakeAdapter(IBMRuntimeAdapter):
-    """A fake IBM backend whose calibration has been degraded by ``scale``."""
-
-    def __init__(self, name: str, backend: Any, scale: float, **kwargs: Any) -> None:
-        super().__init__(name, backend, **kwargs)
-        self._scale = scale
-
-    def target_id(self) -> str:
-        """A distinct target, so the compile cache never mixes the two calibrations."""
-        return f"{super().target_id()}:noise*{self._scale:g}"
-
-    def calibration_id(self) -> str | None:
-        """The device's calibration id, marked with the injected factor."""
-        return f"{super().calibration_id()}+noise*{self._scale:g}"
-
-
-def _scaled_fake_backend(short_name: str, scale: float) -> Any:
-    """A fresh fake backend with errors * scale and T1/T2 / scale in its properties.
-
-    Both the simulator's noise model and the target (hence the calibration snapshot) are built
-    lazily from the properties, so editing them before first use changes both consistently.
-    """
-    backend = fake_backend(short_name)
-    backend.properties()  # loads the properties dict from the snapshot file
-    props: dict[str, Any] = backend._props_dict
-    for qubit in props["qubits"]:
-        for item in qubit:
-            if item["name"] in ("T1", "T2"):
-                item["value"] /= scale
-            elif item["name"] in ("readout_error", "prob_meas0_prep1", "prob_meas1_prep0"):
-                item["value"] = min(0.5, item["value"] * scale)
-    for gate in props["gates"]:
-        for item in gate["parameters"]:
-            if item["name"] == "gate_error":
-                item["value"] = min(0.75, item["value"] * scale)
-    backend._target = None  # rebuilt from the edited properties on first use
-    backend.sim = None
-    return backend
-
-
-def with_noise_scale(
-    adapters: Sequence[tuple[str, BackendAdapter]], scales: Mapping[str, float]
-) -> list[tuple[str, BackendAdapter]]:
-    """Replace each adapter whose label has a factor != 1 by a noisier one under the same label."""
-    out: list[tuple[str, BackendAdapter]] = []
-    for label, adapter in adapters:
-        scale = scales.get(label, scales.get("*", 1.0))
-        if scale == 1.0:
-            out.append((label, adapter))
-        elif isinstance(adapter, AerAdapter):
-            model = default_noise_model(min(0.75, 1e-3 * scale), min(0.9375, 1e-2 * scale))
-            out.append((label, AerAdapter(label, noise_model=model, price=adapter.price)))
-        elif isinstance(adapter, IBMRuntimeAdapter) and label.startswith("fake_"):
-            backend = _scaled_fake_backend(label.removeprefix("fake_"), scale)
-            out.append((label, _ScaledFakeAdapter(label, backend, scale, price=adapter.price)))
-        else:
-            log.warning("%s: cannot scale the noise of %r; left unchanged", NOISE_SCALE_ENV, label)
-            out.append((label, adapter))
-        if scale != 1.0:
-            log.warning("canary %s: noise scaled by %g (%s)", label, scale, NOISE_SCALE_ENV)
-    return out
-
-
-def run_canary_round(
-    client: Any,
+def canary_round(
+    publisher: Publisher,
+    topics: TopicNames,
     adapters: Sequence[tuple[str, BackendAdapter]],
     *,
-    sizes: Sequence[int] = (2, 3),
-    shots: int = 2000,
     cache: CompileCache | None = None,
-    noise_scale: Mapping[str, float] | None = None,
-) -> list[CanaryRun]:
-    """Run every reference circuit on every ``(label, adapter)`` and store the runs.
+    noise_scale: dict[str, float] | None = None,
+) -> tuple[list[CanaryRun], list[CalibrationSnapshot]]:
+    """Run one round on ``adapters`` and publish it; return what was published.
 
-    Each run gets a fresh id, its own execution time and a seed derived from its id, so rounds
-    never collide. ``noise_scale`` None reads :data:`NOISE_SCALE_ENV` (see the module docstring).
-    A failing backend is logged and skipped; the other backends still run.
+    Raises:
+        PublishError: the round ran but was not acknowledged.
+        ConfigurationError: ``noise_scale`` is None and ``QLOOP_CANARY_NOISE_SCALE`` is invalid.
+
     """
-    cache = cache or CompileCache()
-    if noise_scale is None:
-        noise_scale = parse_noise_scale(os.environ.get(NOISE_SCALE_ENV))
-    runs = []
-    for label, adapter in with_noise_scale(adapters, noise_scale):
-        try:
-            runs.extend(_run_backend(client, label, adapter, sizes, shots, cache))
-        except Exception:  # noqa: BLE001 - one broken backend must not hide the others
-            log.exception("canary on %s failed", label)
-    return runs
-
-
-def _run_backend(
-    client: Any,
-    label: str,
-    adapter: BackendAdapter,
-    sizes: Sequence[int],
-    shots: int,
-    cache: CompileCache,
-) -> list[CanaryRun]:
-    calibration = adapter.calibration_id() or "none"
-    snapshot = calibration_snapshot(adapter)
-    if snapshot:
-        record_calibration(client, label, calibration, snapshot, datetime.now(UTC))
-    runs = []
-    for n in sizes:
-        if n > adapter.num_qubits:
-            continue
-        template = make_template(ghz_circuit(n), f"ghz{n}")
-        compiled = cache.get(template, adapter)
-        run_id = uuid.uuid4().hex
-        task = SamplerTask(compiled.circuit, np.zeros((1, 0)), shots, (None,))
-        run_at = datetime.now(UTC)
-        counts = adapter.run_sampler([task], int(run_id[:7], 16)).counts[0][0]
-        ideal = ideal_ghz(n)
-        run = CanaryRun(
-            run_id=run_id,
-            backend=label,
-            template=f"ghz{n}",
-            calibration_id=calibration,
-            shots=shots,
-            counts=dict(counts),
-            ideal=ideal,
-            run_at=run_at,
-            expectation=support_expectation(counts, ideal),
-            ideal_expectation=1.0,
-        )
-        record_canary_run(client, run)
-        runs.append(run)
-    return runs
+    runs, snapshots = run_canary_round(adapters, cache=cache, noise_scale=noise_scale)
+    publish_round(publisher, topics, runs, snapshots)
+    return runs, snapshots
 
 
 def canary_loop(
-    client: Any,
+    publisher: Publisher,
+    topics: TopicNames,
     adapters: Sequence[tuple[str, BackendAdapter]],
     interval_s: float,
     stop: threading.Event,
 ) -> None:
-    """Run a round every ``interval_s`` until ``stop`` is set; failures are logged, not fatal.
+    """Run and publish a round every ``interval_s`` until ``stop`` is set.
 
-    The noise override is resolved and the compile cache kept once for the whole loop, so each
-    round only samples and writes.
+    A failing round (a backend error, an unreachable broker) is logged and the next round comes
+    as usual: the canary must never take its host down. The noise override is resolved and the
+    compile cache kept once for the whole loop, so each round only samples and publishes.
     """
     cache = CompileCache()
     try:
@@ -257,19 +115,60 @@ def canary_loop(
         return
     while not stop.is_set():
         try:
-            run_canary_round(client, resolved, cache=cache, noise_scale={})
+            runs, _ = canary_round(publisher, topics, resolved, cache=cache, noise_scale={})
+            log.info("canary published %d run(s)", len(runs))
         except Exception:  # noqa: BLE001 - a canary must never take its host down
             log.exception("canary round failed")
         stop.wait(interval_s)
 
 
+def _open(settings: Settings, create: bool) -> tuple[Publisher, TopicNames]:
+    if create:  # idempotent, as the worker does: a fresh cluster gets the canary topics too
+        create_topics(
+            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+        )
+    return Publisher.from_settings(settings), TopicNames(settings.topic_prefix)
+
+
+def canary_once(
+    settings: Settings, *, create: bool = True
+) -> tuple[list[CanaryRun], list[CalibrationSnapshot]]:
+    """One round on the configured backends, published and acknowledged (``qloop canary``).
+
+    Raises:
+        KafkaException: the broker did not answer while creating the topics.
+        PublishError: the round ran but was not acknowledged.
+        ConfigurationError: ``QLOOP_CANARY_NOISE_SCALE`` is invalid.
+
+    """
+    publisher, topics = _open(settings, create)
+    try:
+        return canary_round(publisher, topics, canary_adapters(settings))
+    finally:
+        publisher.close()
+
+
+def run_canary(
+    settings: Settings, interval_s: float, stop: threading.Event, *, create: bool = True
+) -> None:
+    """Blocking entry point: the configured backends, published every ``interval_s`` seconds.
+
+    Raises:
+        KafkaException: the broker did not answer while creating the topics.
+
+    """
+    publisher, topics = _open(settings, create)
+    try:
+        canary_loop(publisher, topics, canary_adapters(settings), interval_s, stop)
+    finally:
+        publisher.close()
+
+
 __all__ = [
-    "NOISE_SCALE_ENV",
-    "calibration_snapshot",
+    "canary_adapters",
     "canary_loop",
-    "ghz_circuit",
-    "parse_noise_scale",
-    "run_canary_round",
-    "support_expectation",
-    "with_noise_scale",
+    "canary_once",
+    "canary_round",
+    "publish_round",
+    "run_canary",
 ]

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas import (
+    CalibrationSnapshot,
+    CanaryRun,
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
@@ -14,6 +16,7 @@ from schemas import (
     ParameterUpdate,
     PauliTerm,
     Primitive,
+    QubitCalibration,
     Reproducibility,
     ResultStatus,
     Timings,
@@ -145,5 +148,24 @@ def all_samples() -> list[Any]:
             size=9,
             duration_ms=12.5,
             compiled_at=NOW,
+        ),
+        CanaryRun(
+            run_id="0123abcd",
+            backend="fake_manila",
+            template="ghz2",
+            calibration_id="2021-10-15T11:23:08+noise*3",
+            shots=2000,
+            counts={"00": 961, "01": 20, "10": 31, "11": 988},
+            ideal={"00": 0.5, "11": 0.5},
+            run_at=NOW,
+            expectation=0.949,
+            ideal_expectation=1.0,
+        ),
+        CanaryRun("r2", "aer_simulator", "ghz3", "none", 10, {"000": 10}, {"000": 0.5}, NOW),
+        CalibrationSnapshot(
+            backend="fake_manila",
+            calibration_id="2021-10-15T11:23:08",
+            qubits=(QubitCalibration(0, 120.5, 90.25, 0.02), QubitCalibration(3, 60.0, 40.0, 0.5)),
+            captured_at=NOW,
         ),
     ]

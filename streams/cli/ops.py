@@ -36,62 +36,65 @@ def _stop_on_signals() -> threading.Event:
 
 def sink_cmd(
     canary_interval: Annotated[
-        float, typer.Option(help="Also run the drift canary every N seconds (0: off).")
+        float,
+        typer.Option(help="Also publish drift-canary rounds every N seconds (0: off)."),
     ] = 0.0,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
-    """Run the ClickHouse sink: results, jobs, compilations, dead letters -> ClickHouse."""
+    """Run the ClickHouse sink: results, jobs, compilations, dead letters, canary -> ClickHouse."""
     from streams.sink.launch import run_configured_sink
 
     logging.basicConfig(level=log_level.upper())
     settings = load_settings()
     stop = _stop_on_signals()
     if canary_interval > 0:
+        # Only a convenience: the canary publishes to Kafka like `qloop canary` does, and this
+        # sink stores its records; it needs nothing of the sink process.
         threading.Thread(
-            target=_canary_forever, args=(settings, canary_interval, stop), daemon=True
+            target=_canary_thread, args=(settings, canary_interval, stop), daemon=True
         ).start()
     run_configured_sink(settings, stop)
 
 
-def _canary_adapters(settings: Settings) -> list[tuple[str, Any]]:
-    from streams.worker.wiring import make_backends
+def _canary_thread(settings: Settings, interval: float, stop: threading.Event) -> None:
+    from streams.canary import run_canary
 
-    backends = make_backends(settings)
-    return [(name, backends.get(name)) for name in settings.canary_backends]
-
-
-def _canary_forever(settings: Settings, interval: float, stop: threading.Event) -> None:
-    from sinks.client import connect
-    from streams.canary import canary_loop
-
-    client = connect(settings.dsn, wait_s=60)
-    canary_loop(client, _canary_adapters(settings), interval, stop)
+    try:
+        run_canary(settings, interval, stop)
+    except Exception:  # noqa: BLE001 - the canary must never take the sink down
+        logging.getLogger(__name__).exception("drift canary stopped")
 
 
 def canary_cmd(
     interval: Annotated[
         float, typer.Option(help="Seconds between rounds; 0 runs one round.")
     ] = 0.0,
+    log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
 ) -> None:
-    """Run the drift canary (GHZ/Bell reference circuits) on every configured backend."""
-    from sinks.client import connect
-    from sinks.errors import EngineLockedError
-    from sinks.migrations import apply_migrations
-    from streams.canary import canary_loop, run_canary_round
+    """Publish drift-canary rounds (GHZ/Bell reference circuits) on every canary backend.
 
+    Needs Kafka only: the records go to the canary topics and the sink stores them.
+    """
+    from confluent_kafka import KafkaException
+
+    from processors.errors import ConfigurationError
+    from streams.canary import canary_once, run_canary
+    from streams.kafka.clients import PublishError
+
+    logging.basicConfig(level=log_level.upper())
     settings = load_settings()
     try:
-        client = connect(settings.dsn)
-    except EngineLockedError as exc:
-        raise fail(
-            f"{exc}; run the canary inside the sink with `qloop sink --canary-interval N`"
-        ) from None
-    apply_migrations(client)
-    if interval <= 0:
-        runs = run_canary_round(client, _canary_adapters(settings))
-        console.print(f"recorded {len(runs)} canary run(s)")
-        return
-    canary_loop(client, _canary_adapters(settings), interval, _stop_on_signals())
+        if interval > 0:
+            run_canary(settings, interval, _stop_on_signals())
+            return
+        runs, snapshots = canary_once(settings)
+    except KafkaException as exc:
+        raise fail(f"Kafka at {settings.bootstrap} did not answer: {exc}") from None
+    except (PublishError, ConfigurationError) as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"published {len(runs)} canary run(s) and {len(snapshots)} calibration snapshot(s)"
+    )
 
 
 def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:

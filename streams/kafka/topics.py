@@ -14,6 +14,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from schemas import (
+    CalibrationSnapshot,
+    CanaryRun,
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
@@ -49,6 +51,11 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("job-results", JobResult),
     TopicSpec("compilations", CompileRecord),
     TopicSpec("dead-letters", DeadLetter, retention_ms=4 * _WEEK_MS),
+    # The drift canary (streams/canary.py): runs keyed by backend, a week is plenty for the sink
+    # to catch up; snapshots keyed by backend/calibration_id, re-sent every round, so compaction
+    # keeps one per calibration.
+    TopicSpec("canary-runs", CanaryRun),
+    TopicSpec("calibrations", CalibrationSnapshot, compacted=True),
     # Internal: the submission ledger (idempotency + budget spend), see streams/journal.py.
     TopicSpec("ledger", None, compacted=True, partitions=1),
 )
@@ -93,6 +100,16 @@ class TopicNames:
     def dead_letters(self) -> str:
         """Dead-letter topic."""
         return self.name("dead-letters")
+
+    @property
+    def canary_runs(self) -> str:
+        """CanaryRun topic (drift canary results)."""
+        return self.name("canary-runs")
+
+    @property
+    def calibrations(self) -> str:
+        """Compacted CalibrationSnapshot topic, keyed by ``backend/calibration_id``."""
+        return self.name("calibrations")
 
     @property
     def ledger(self) -> str:

@@ -14,8 +14,15 @@ from streams.sink.worker import run_sink
 
 
 def sink_topics(topics: TopicNames) -> dict[str, type]:
-    """What the sink stores: results, jobs, compile records and dead letters."""
-    wanted = {topics.results, topics.jobs, topics.compilations, topics.dead_letters}
+    """What the sink stores: results, jobs, compile records, dead letters and canary records."""
+    wanted = {
+        topics.results,
+        topics.jobs,
+        topics.compilations,
+        topics.dead_letters,
+        topics.canary_runs,
+        topics.calibrations,
+    }
     return {t: cls for t, cls in topics.record_types().items() if t in wanted}
 
 

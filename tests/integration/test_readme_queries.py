@@ -2,10 +2,10 @@
 is pasted there) runs as written through ``qloop query --format json`` on realistic data.
 
 The data goes in the way production data does: results, jobs, compilations and dead letters
-through :class:`~sinks.ClickHouseSink` (so the materialized SLI views fill themselves), canary
-runs and calibrations through :mod:`sinks.drift`. One result is replayed under a new Kafka
-offset range, as after an expired deduplication window, so queries that forget ``FINAL`` or
-``argMax`` count it twice. Each documented query is recognised by its column names and its
+through :class:`~sinks.ClickHouseSink` (so the materialized SLI views fill themselves), and so
+do canary runs and calibration snapshots. One result is replayed under a new Kafka offset range,
+as after an expired deduplication window, so queries that forget ``FINAL`` or ``argMax`` count
+it twice. Each documented query is recognised by its column names and its
 numbers are checked against the same computation in Python.
 """
 
@@ -28,15 +28,18 @@ import numpy as np
 import pytest
 from sink_factories import make_compile, make_dead_letter, make_job, make_result
 
-from schemas import JobResult, JobSubmitted, Primitive, ResultStatus, Timings
-from sinks import ClickHouseSink, apply_migrations, connect
-from sinks.drift import (
+from processors.canary import ideal_ghz
+from schemas import (
+    CalibrationSnapshot,
     CanaryRun,
+    JobResult,
+    JobSubmitted,
+    Primitive,
     QubitCalibration,
-    ideal_ghz,
-    record_calibration,
-    record_canary_run,
+    ResultStatus,
+    Timings,
 )
+from sinks import ClickHouseSink, apply_migrations, connect
 
 pytestmark = pytest.mark.integration
 
@@ -188,13 +191,23 @@ def _load_sink_records(client: Any, truth: Truth) -> None:
 
 def _load_canary(client: Any, truth: Truth) -> None:
     rng = np.random.default_rng(7)
+    sink = ClickHouseSink(client)
+    offsets = {"qloop.calibrations": 0, "qloop.canary-runs": 0}
+
+    def store(topic: str, record: Any) -> None:
+        sink.add(topic, 0, offsets[topic], record)
+        offsets[topic] += 1
+
     calibrations = {
         "cal-a": [QubitCalibration(q, 150.0 - 5 * q, 90.0, 0.02) for q in range(3)],
         "cal-b": [QubitCalibration(q, 60.0 - 5 * q, 40.0, 0.06) for q in range(3)],
     }
     for cal, qubits in calibrations.items():
-        for _ in range(2):  # the canary re-records the snapshot every round
-            record_calibration(client, "fake_manila", cal, qubits, NOW - timedelta(hours=3))
+        for _ in range(2):  # the canary re-sends the snapshot every round: two messages
+            snapshot = CalibrationSnapshot(
+                "fake_manila", cal, tuple(qubits), NOW - timedelta(hours=3)
+            )
+            store("qloop.calibrations", snapshot)
         truth.t1_mean[cal] = sum(q.t1_us for q in qubits) / len(qubits)
     for hours_ago in (5, 4, 3, 2, 1, 0):
         for backend, noise, cal in (
@@ -212,8 +225,9 @@ def _load_canary(client: Any, truth: Truth) -> None:
                 expectation=(counts.get("00", 0) + counts.get("11", 0)) / 1000 - 1,
                 ideal_expectation=1.0,
             )  # fmt: skip
-            record_canary_run(client, run)
+            store("qloop.canary-runs", run)
             truth.canary.append(run)
+    sink.flush()
 
 
 @pytest.fixture(scope="module")

@@ -79,3 +79,10 @@ def test_no_secret_is_written_into_the_file() -> None:
     text = COMPOSE.read_text()
     assert "QLOOP_IBM_TOKEN: ${QLOOP_IBM_TOKEN:-}" in text
     assert "password" not in text.lower().replace("clickhouse_password", "")
+
+
+def test_canary_needs_only_kafka(resolved: dict[str, Any]) -> None:
+    """The canary publishes to Kafka and the sink stores its records: no ClickHouse dependency."""
+    canary = resolved["services"]["canary"]
+    assert canary["command"][:2] == ["qloop", "canary"]
+    assert set(canary["depends_on"]) == {"kafka"}
