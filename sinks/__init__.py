@@ -4,13 +4,22 @@ Imports only :mod:`schemas`, clickhouse-connect, numpy and the standard library;
 ``streams``.
 """
 
-from sinks.client import DATABASE, chdb_path, connect
+from sinks.connection import DATABASE, chdb_path, connect
 from sinks.errors import (
     EngineLockedError,
     QueryRefusedError,
     SinkError,
     SinkFatalError,
     SinkRetryableError,
+)
+from sinks.experiments import (
+    ExperimentJobs,
+    ExperimentSummary,
+    StoredResults,
+    experiment_jobs,
+    experiment_summary,
+    stored_events,
+    stored_results,
 )
 from sinks.lock import EngineLock, OwnerInfo, held_engine_lock, read_owner
 from sinks.migrations import Migration, applied_migrations, apply_migrations, load_migrations
@@ -26,6 +35,8 @@ __all__ = [
     "ClickHouseSink",
     "EngineLock",
     "EngineLockedError",
+    "ExperimentJobs",
+    "ExperimentSummary",
     "KafkaPosition",
     "Migration",
     "OwnerInfo",
@@ -36,16 +47,21 @@ __all__ = [
     "SinkError",
     "SinkFatalError",
     "SinkRetryableError",
+    "StoredResults",
     "TopicPartition",
     "applied_migrations",
     "apply_migrations",
     "chdb_path",
     "check_read_only",
     "connect",
+    "experiment_jobs",
+    "experiment_summary",
     "held_engine_lock",
     "load_migrations",
     "query",
     "read_owner",
     "serve_owner_queries",
+    "stored_events",
+    "stored_results",
     "to_row",
 ]

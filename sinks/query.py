@@ -17,7 +17,7 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from sinks.client import chdb_path, connect
+from sinks.connection import chdb_path, connect
 from sinks.errors import EngineLockedError, QueryRefusedError, SinkFatalError, SinkRetryableError
 from sinks.lock import read_owner
 from sinks.query_server import run_read_only
@@ -29,7 +29,7 @@ def query(
     """Run one read-only statement; return ``(column names, rows)``.
 
     Args:
-        dsn: As for :func:`sinks.client.connect`.
+        dsn: As for :func:`sinks.connection.connect`.
         sql: One SELECT/SHOW/DESCRIBE/EXPLAIN/WITH statement with ``{name:Type}`` placeholders.
         params: Values for the placeholders (bound by the engine, never formatted into SQL).
         timeout_s: HTTP timeout when going through the owner's endpoint.

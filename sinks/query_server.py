@@ -28,7 +28,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from sinks.client import chdb_path
+from sinks.connection import chdb_path
 from sinks.errors import QueryRefusedError, SinkFatalError
 from sinks.lock import held_engine_lock
 

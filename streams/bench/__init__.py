@@ -23,13 +23,13 @@ from streams.bench.report import markdown_table
 from streams.bench.rss import PeakRss
 from streams.bench.runner import run_bench
 from streams.bench.stats import extrapolate, latency_summary, median, percentile, ratio
-from streams.bench.workloads import Workload, estimator_workload, sampler_workload
+from streams.bench.workloads import BenchCase, estimator_case, sampler_case
 
 __all__ = [
+    "BenchCase",
     "DirectRunner",
     "PeakRss",
-    "Workload",
-    "estimator_workload",
+    "estimator_case",
     "extrapolate",
     "latency_summary",
     "markdown_table",
@@ -38,5 +38,5 @@ __all__ = [
     "ratio",
     "run_bench",
     "run_qloop",
-    "sampler_workload",
+    "sampler_case",
 ]

@@ -11,7 +11,7 @@ from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from schemas import Primitive
-from streams.bench.workloads import SHOTS, Values, Workload
+from streams.bench.workloads import SHOTS, BenchCase, Values
 
 #: Aer run options tried for the limit (measured on a 2-core box: runtime binding is the big win).
 LIMIT_OPTIONS: tuple[dict[str, Any], ...] = (
@@ -29,7 +29,7 @@ class DirectRunner:
         self.estimator = AerEstimator(options={"backend_options": {"method": "automatic"}})
         self._compiled: dict[str, QuantumCircuit] = {}
 
-    def compiled(self, workload: Workload) -> QuantumCircuit:
+    def compiled(self, workload: BenchCase) -> QuantumCircuit:
         """The transpiled circuit (estimator: with one exact ``save_expectation_value``)."""
         circuit = self._compiled.get(workload.name)
         if circuit is None:
@@ -46,7 +46,7 @@ class DirectRunner:
             self._compiled[workload.name] = circuit
         return circuit
 
-    def limit(self, workload: Workload, values: Values, options: dict[str, Any]) -> float:
+    def limit(self, workload: BenchCase, values: Values, options: dict[str, Any]) -> float:
         """Seconds for one Aer call over all of ``values`` (results read out)."""
         circuit = self.compiled(workload)
         binds = [{p: values[:, j].tolist() for j, p in enumerate(circuit.parameters)}]
@@ -63,7 +63,7 @@ class DirectRunner:
             raise RuntimeError(f"limit run of {workload.name} returned {len(out)} results")
         return elapsed
 
-    def naive(self, workload: Workload, values: Values, overhead_s: float = 0.0) -> float:
+    def naive(self, workload: BenchCase, values: Values, overhead_s: float = 0.0) -> float:
         """Seconds for the per-set loop: bind, transpile, run one job, wait (plus overhead)."""
         started = time.perf_counter()
         for row in values:

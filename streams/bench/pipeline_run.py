@@ -1,4 +1,4 @@
-"""Timed runs through the qloop pipeline, and the ClickHouse queries that end them."""
+"""Timed runs through the qloop pipeline, each ended by its stored rows in ClickHouse."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas import JobResult, ParameterUpdate, ResultStatus
 from streams.bench.stats import latency_summary, percentile
-from streams.bench.workloads import Values, Workload
+from streams.bench.workloads import BenchCase, Values
 from streams.client import QloopClient, new_update
 
 
@@ -27,7 +27,7 @@ class QloopRun:
     failed: int
 
 
-def _updates(workload: Workload, values: Values, experiment: str) -> Iterator[ParameterUpdate]:
+def _updates(workload: BenchCase, values: Values, experiment: str) -> Iterator[ParameterUpdate]:
     # A generator: each update is stamped (produced_at) right before it is produced.
     for row in values:
         yield new_update(
@@ -39,36 +39,9 @@ def _updates(workload: Workload, values: Values, experiment: str) -> Iterator[Pa
         )
 
 
-def _stored(dsn: str, experiment: str) -> tuple[int, datetime | None]:
-    from sinks.query import query
-
-    _cols, rows = query(
-        dsn,
-        "SELECT uniqExact(event_id), max(ingested_at) FROM qloop.results "
-        "WHERE experiment_id = {e:String}",
-        {"e": experiment},
-    )
-    count, last = rows[0]
-    if isinstance(last, datetime) and last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    return int(count), last if isinstance(last, datetime) else None
-
-
-def _jobs(dsn: str, experiment: str) -> tuple[int, int]:
-    from sinks.query import query
-
-    _cols, rows = query(
-        dsn,
-        "SELECT uniqExact(job_id), uniqExactIf(job_id, compile_cache_hit) FROM qloop.jobs "
-        "WHERE job_id IN (SELECT job_id FROM qloop.results WHERE experiment_id = {e:String})",
-        {"e": experiment},
-    )
-    return int(rows[0][0]), int(rows[0][1])
-
-
 def run_qloop(
     client: QloopClient,
-    workload: Workload,
+    workload: BenchCase,
     values: Values,
     *,
     dsn: str | None,
@@ -85,17 +58,20 @@ def run_qloop(
     submissions = len({r.job_id for r in results if r.job_id})
     cache_hits = -1
     if dsn is not None:
+        from sinks.experiments import experiment_jobs, stored_results
+
         deadline = time.monotonic() + timeout_s
-        count, last = _stored(dsn, experiment)
-        while count < len(values) and time.monotonic() < deadline:
+        stored = stored_results(dsn, experiment)
+        while stored.events < len(values) and time.monotonic() < deadline:
             time.sleep(0.1)  # each query opens a client: poll gently, max(ingested_at) is exact
-            count, last = _stored(dsn, experiment)
-        if last is not None and count >= len(values):
-            seconds_stored = (last - wall0).total_seconds()
+            stored = stored_results(dsn, experiment)
+        if stored.last_ingested_at is not None and stored.events >= len(values):
+            seconds_stored = (stored.last_ingested_at - wall0).total_seconds()
         for _ in range(40):  # the jobs rows may land one sink flush after the results
-            stored_jobs, cache_hits = _jobs(dsn, experiment)
-            if stored_jobs >= submissions:
-                submissions = stored_jobs
+            jobs = experiment_jobs(dsn, experiment)
+            cache_hits = jobs.jobs_with_cache_hit
+            if jobs.jobs >= submissions:
+                submissions = jobs.jobs
                 break
             time.sleep(0.05)
     return QloopRun(
@@ -109,7 +85,7 @@ def run_qloop(
 
 
 def interactive_latency(
-    client: QloopClient, workload: Workload, rate_per_s: float, duration_s: float
+    client: QloopClient, workload: BenchCase, rate_per_s: float, duration_s: float
 ) -> dict[str, Any]:
     """Single sets at a steady rate: client-side produce-to-result and worker end-to-end."""
     values = workload.values(int(rate_per_s * duration_s), seed=7)

@@ -19,7 +19,7 @@ from streams.bench.pipeline_run import QloopRun, interactive_latency, run_qloop
 from streams.bench.report import machine_info, print_table, targets
 from streams.bench.rss import PeakRss
 from streams.bench.stats import extrapolate, latency_summary, median, ratio
-from streams.bench.workloads import Values, Workload, estimator_workload, sampler_workload
+from streams.bench.workloads import BenchCase, Values, estimator_case, sampler_case
 from streams.client import QloopClient
 from streams.config import Settings, load_settings
 
@@ -72,7 +72,7 @@ def _entry(n: int, s: _Samples, naive_sample: int) -> dict[str, Any]:
     }
 
 
-def _time_limit(runner: DirectRunner, w: Workload, values: Values, s: _Samples) -> None:
+def _time_limit(runner: DirectRunner, w: BenchCase, values: Values, s: _Samples) -> None:
     timings = [runner.limit(w, values, opts) for opts in LIMIT_OPTIONS]
     best = min(range(len(timings)), key=timings.__getitem__)
     s.limit.append(timings[best])
@@ -105,7 +105,7 @@ def run_bench(quick: bool, json_out: bool) -> dict[str, Any]:
     naive_cap = 20 if quick else 100
     configured = load_settings().backend_overhead_ms
     overhead_ms = configured if configured > 0 else 500.0
-    workloads = [sampler_workload(8), sampler_workload(12), estimator_workload(8)]
+    workloads = [sampler_case(8), sampler_case(12), estimator_case(8)]
     runner = DirectRunner()
     began = time.perf_counter()
     data_dir = Path(tempfile.mkdtemp(prefix="qloop-bench-"))
@@ -156,7 +156,7 @@ def run_bench(quick: bool, json_out: bool) -> dict[str, Any]:
                     for w in workloads:
                         out["workloads"][w.name][str(n)] = _entry(n, samples[w.name], naive_n)
                 console.print("[bold]interactive latency[/] (4 qubits, 20 sets/s)")
-                small = sampler_workload(4, reps=1)
+                small = sampler_case(4, reps=1)
                 client.register_template(small.template)
                 interactive_latency(client, small, 20.0, 1.0)  # warm-up
                 out["interactive_latency_ms"] = interactive_latency(client, small, 20.0, 4.0)
@@ -182,7 +182,7 @@ def _watch_children(rss: PeakRss, worker_pid: int | None) -> None:
 def _remote(
     base: Settings,
     data_dir: Path,
-    workload: Workload,
+    workload: BenchCase,
     runner: DirectRunner,
     overhead_ms: float,
     quick: bool,

@@ -1,4 +1,8 @@
-"""The benchmark's workloads: a circuit, its primitive and its registered template."""
+"""The benchmark's cases: a circuit, its primitive and its registered template.
+
+Called cases, not workloads: :class:`processors.workloads.Workload` is the hybrid loop that
+``qloop run`` drives, a different thing; the bench only times parameter sets of a fixed circuit.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ SHOTS = 1024
 
 
 @dataclass(frozen=True)
-class Workload:
-    """A circuit, how it is evaluated, and its registered template."""
+class BenchCase:
+    """One benchmark case: a circuit, how it is evaluated, and its registered template."""
 
     name: str
     circuit: QuantumCircuit
@@ -43,22 +47,22 @@ class Workload:
         return rng.uniform(0.0, 2 * np.pi, (n, self.circuit.num_parameters))
 
 
-def sampler_workload(num_qubits: int, reps: int = 3) -> Workload:
+def sampler_case(num_qubits: int, reps: int = 3) -> BenchCase:
     """Hardware-efficient ansatz (``efficient_su2``) plus ``measure_all``."""
     circuit = efficient_su2(num_qubits, reps=reps)
     circuit.measure_all()
-    return Workload(f"sampler_{num_qubits}q", circuit, Primitive.SAMPLER)
+    return BenchCase(f"sampler_{num_qubits}q", circuit, Primitive.SAMPLER)
 
 
-def estimator_workload(num_qubits: int = 8) -> Workload:
+def estimator_case(num_qubits: int = 8) -> BenchCase:
     """``efficient_su2`` with a (num_qubits - 1)-term nearest-neighbour ZZ observable."""
     circuit = efficient_su2(num_qubits)
     terms = [
         ("I" * (num_qubits - i - 2) + "ZZ" + "I" * i, 1.0 / (i + 1)) for i in range(num_qubits - 1)
     ]
-    return Workload(
+    return BenchCase(
         f"estimator_{num_qubits}q", circuit, Primitive.ESTIMATOR, SparsePauliOp.from_list(terms)
     )
 
 
-__all__ = ["SHOTS", "Values", "Workload", "estimator_workload", "sampler_workload"]
+__all__ = ["SHOTS", "BenchCase", "Values", "estimator_case", "sampler_case"]

@@ -27,7 +27,7 @@ from processors.workloads import (
     get_workload,
 )
 from schemas import CircuitTemplate, Primitive, ResultStatus
-from sinks.query import query
+from sinks.experiments import experiment_summary, stored_events
 from streams.client import QloopClient, new_update
 from streams.config import Settings
 from streams.local.stack import LocalStack
@@ -71,52 +71,11 @@ def _evaluator(
     return evaluate
 
 
-def _stored(
-    settings: Settings,
-    experiment_id: str,
-    template_ids: list[str] | None = None,
-    since: datetime | None = None,
-) -> dict[str, Any]:
-    sql = """
-        SELECT uniqExact(event_id), uniqExact(job_id)
-        FROM qloop.results FINAL WHERE experiment_id = {e:String}
-    """
-    _c, rows = query(settings.dsn, sql, {"e": experiment_id})
-    results_stored, submissions = int(rows[0][0]), int(rows[0][1])
-    sql = """
-        SELECT count(), countIf(compile_cache_hit) FROM qloop.jobs FINAL
-        WHERE job_id IN (SELECT job_id FROM qloop.results WHERE experiment_id = {e:String})
-    """
-    _c, rows = query(settings.dsn, sql, {"e": experiment_id})
-    sql = """
-        SELECT num_parameter_sets, count() FROM qloop.jobs FINAL
-        WHERE job_id IN (SELECT job_id FROM qloop.results WHERE experiment_id = {e:String})
-        GROUP BY num_parameter_sets ORDER BY num_parameter_sets
-    """
-    _c, sizes = query(settings.dsn, sql, {"e": experiment_id})
-    out: dict[str, Any] = {
-        "batch_sizes": {str(size): int(n) for size, n in sizes},
-        "results_stored": results_stored,
-        "backend_submissions": submissions,
-        "jobs_with_cache_hit": int(rows[0][1]),
-    }
-    if template_ids and since is not None:
-        # Compilations this run paid for: the worker's cache is per process, so a fresh
-        # worker compiles each (template, backend) pair exactly once.
-        sql = """
-            SELECT count() FROM qloop.compilations
-            WHERE has({t:Array(String)}, template_id) AND compiled_at >= {s:DateTime64(6)}
-        """
-        _c, rows = query(settings.dsn, sql, {"t": template_ids, "s": since.replace(tzinfo=None)})
-        out["compile_count"] = int(rows[0][0])
-    return out
-
-
 def _wait_stored(settings: Settings, stack: LocalStack, experiment_id: str, n: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         stack.check()
-        if _stored(settings, experiment_id)["results_stored"] >= n:
+        if stored_events(settings.dsn, "results", experiment_id) >= n:
             return
         time.sleep(0.25)
 
@@ -171,8 +130,8 @@ def run_workload(
 
                 summary = workload.run(evaluate, sample=sample, on_iteration=on_iteration)
             _wait_stored(settings, stack, experiment_id, summary.parameter_sets)
-            stored = _stored(
-                settings, experiment_id, [t.template_id for t in templates], started_at
+            stored = experiment_summary(
+                settings.dsn, experiment_id, [t.template_id for t in templates], started_at
             )
         from streams.local.reports import sli_rows
 
@@ -184,11 +143,11 @@ def run_workload(
         "experiment_id": experiment_id,
         "iterations": summary.iterations,
         "parameter_sets": summary.parameter_sets,
-        "results_stored": stored["results_stored"],
-        "backend_submissions": stored["backend_submissions"],
-        "compile_count": stored.get("compile_count", 0),
-        "compile_cache_hits": stored["jobs_with_cache_hit"],
-        "batch_sizes": stored["batch_sizes"],
+        "results_stored": stored.results_stored,
+        "backend_submissions": stored.backend_submissions,
+        "compile_count": stored.compile_count,
+        "compile_cache_hits": stored.jobs_with_cache_hit,
+        "batch_sizes": {str(size): n for size, n in stored.batch_sizes.items()},
         "converged": summary.converged,
         "seconds": round(time.monotonic() - started, 2),
         "sli": sli,

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaException
 from pydantic import SecretStr
@@ -26,6 +27,9 @@ from streams.config import Settings
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.stall_fence import EXIT_FENCED
 from streams.local.broker import LocalBroker
+
+if TYPE_CHECKING:
+    from sinks.experiments import EventTable
 
 
 class StackError(Exception):
@@ -177,19 +181,15 @@ class LocalStack:
         if self._sink_error:
             raise StackError(f"the sink failed: {self._sink_error[0]}") from self._sink_error[0]
 
-    def wait_for_rows(self, table: str, expected: int, timeout_s: float = 60.0) -> int:
-        """Poll ``SELECT count()`` on a ``qloop`` table until it reaches ``expected``."""
-        from sinks.query import query
+    def wait_for_rows(self, table: EventTable, expected: int, timeout_s: float = 60.0) -> int:
+        """Poll the distinct events of a ``qloop`` table until they reach ``expected``."""
+        from sinks.experiments import stored_events
 
         deadline = time.monotonic() + timeout_s
         count = 0
         while time.monotonic() < deadline:
             self.check()
-            _cols, rows = query(
-                self.settings.dsn,
-                f"SELECT uniqExact(event_id) FROM qloop.{table}",  # noqa: S608 - fixed names
-            )
-            count = int(rows[0][0])
+            count = stored_events(self.settings.dsn, table)
             if count >= expected:
                 return count
             time.sleep(0.2)

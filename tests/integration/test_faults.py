@@ -65,7 +65,7 @@ SETTLE_S = 120.0
 
 
 @dataclass
-class Workload:
+class FaultLoad:
     """What a test fed the pipeline: accepted updates and the number of bad inputs."""
 
     template: CircuitTemplate
@@ -81,7 +81,7 @@ class Workload:
         return sum(u.shots or 0 for u in self.updates)
 
 
-def make_workload(n: int, *, shots: int | None = None, name: str = "faults") -> Workload:
+def make_workload(n: int, *, shots: int | None = None, name: str = "faults") -> FaultLoad:
     template = make_template(sampler_circuit(3, prefix=name[:2]), f"ra3-{name}")
     width = len(template.parameter_names)
     updates = [
@@ -95,11 +95,11 @@ def make_workload(n: int, *, shots: int | None = None, name: str = "faults") -> 
         )
         for k in range(n)
     ]
-    return Workload(template, updates, bad=2)
+    return FaultLoad(template, updates, bad=2)
 
 
 def produce(
-    settings: Settings, work: Workload, *, bad: bool = True, per_second: float | None = None
+    settings: Settings, work: FaultLoad, *, bad: bool = True, per_second: float | None = None
 ) -> None:
     """Template first, then the updates keyed by event id (spread over partitions).
 
@@ -190,7 +190,7 @@ def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def produce_in_background(
-    settings: Settings, work: Workload, per_second: float
+    settings: Settings, work: FaultLoad, per_second: float
 ) -> threading.Thread:
     thread = threading.Thread(
         target=produce, args=(settings, work), kwargs={"per_second": per_second}, daemon=True
@@ -275,7 +275,7 @@ def total_lag(settings: Settings) -> int:
     return lag
 
 
-def _ch(settings: Settings, work: Workload) -> tuple[int, int, int, int]:
+def _ch(settings: Settings, work: FaultLoad) -> tuple[int, int, int, int]:
     ids = sorted(work.ids)
     _cols, rows = query(
         settings.dsn,
@@ -288,7 +288,7 @@ def _ch(settings: Settings, work: Workload) -> tuple[int, int, int, int]:
     return int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), int(rows[0][3])
 
 
-def settle(stack: LocalStack, work: Workload, timeout_s: float = SETTLE_S) -> float:
+def settle(stack: LocalStack, work: FaultLoad, timeout_s: float = SETTLE_S) -> float:
     """Wait until every input has a result in ClickHouse and every group has zero lag."""
     started = time.monotonic()
 
@@ -304,7 +304,7 @@ def settle(stack: LocalStack, work: Workload, timeout_s: float = SETTLE_S) -> fl
 
 
 def measure(
-    stack: LocalStack, work: Workload, expected_shots: float | None = None, *, bad: bool = True
+    stack: LocalStack, work: FaultLoad, expected_shots: float | None = None, *, bad: bool = True
 ) -> Figures:
     settings, topics = stack.settings, stack.topics
     ids = work.ids

@@ -15,7 +15,7 @@ from sinks import (
     SinkRetryableError,
     check_read_only,
 )
-from sinks.client import chdb_path
+from sinks.connection import chdb_path
 from sinks.migrations import load_migrations, split_statements
 from sinks.retry import is_retryable, with_retry
 from sinks.sli import LATENCY_BUCKETS_MS, SLO, Indicator, glob_to_like

@@ -10,7 +10,7 @@ from streams.bench.direct import LIMIT_OPTIONS, DirectRunner
 from streams.bench.report import markdown_table, targets
 from streams.bench.rss import PeakRss
 from streams.bench.stats import extrapolate, latency_summary, median, percentile, ratio
-from streams.bench.workloads import estimator_workload, sampler_workload
+from streams.bench.workloads import estimator_case, sampler_case
 
 
 @pytest.mark.parametrize("q", [0, 10, 50, 95, 99, 100])
@@ -39,14 +39,14 @@ def test_median_ratio_extrapolate() -> None:
 
 
 def test_workloads_shape() -> None:
-    sampler = sampler_workload(4, reps=1)
+    sampler = sampler_case(4, reps=1)
     assert sampler.primitive is Primitive.SAMPLER
     assert sampler.shots == 1024
     assert sampler.template.num_qubits == 4
     values = sampler.values(3, seed=1)
     assert values.shape == (3, sampler.circuit.num_parameters)
     assert np.array_equal(values, sampler.values(3, seed=1))
-    estimator = estimator_workload(4)
+    estimator = estimator_case(4)
     assert estimator.shots is None
     assert estimator.observable is not None and len(estimator.observable) == 3
     assert estimator.template.observables is not None
@@ -54,7 +54,7 @@ def test_workloads_shape() -> None:
 
 def test_limit_and_naive_run_on_tiny_inputs() -> None:
     runner = DirectRunner()
-    for workload in (sampler_workload(3, reps=1), estimator_workload(3)):
+    for workload in (sampler_case(3, reps=1), estimator_case(3)):
         values = workload.values(4, seed=2)
         for options in LIMIT_OPTIONS:
             assert runner.limit(workload, values, options) > 0
@@ -63,7 +63,7 @@ def test_limit_and_naive_run_on_tiny_inputs() -> None:
 
 def test_limit_estimator_agrees_with_naive_estimator() -> None:
     # The limit's single save_expectation_value must compute what Aer's EstimatorV2 computes.
-    workload = estimator_workload(3)
+    workload = estimator_case(3)
     runner = DirectRunner()
     values = workload.values(3, seed=3)
     circuit = runner.compiled(workload)
