@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -26,12 +29,25 @@ def run_cmd(
 
     settings = load_settings()
     progress_console = Console(stderr=True) if as_json else console
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         summary = run_workload(settings, workload, console=progress_console)
     except (WorkloadError, StackError, BrokerError, TimeoutError) as exc:
         raise fail(str(exc)) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        # Ctrl-C inside a librdkafka call can surface as a SystemError ("returned NULL without
+        # setting an exception") instead of KeyboardInterrupt; the flag tells the two apart.
+        if isinstance(exc, SystemError) and not interrupted.is_set():
+            raise
         raise fail("interrupted; everything this run started was stopped") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if as_json:
         print(json.dumps(summary, default=str))
         return
