@@ -18,8 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from processors.dead_letters import make_dead_letter
+from processors.errors import InvalidTemplateError
 from processors.idempotency import payload_digest
 from processors.pending import PendingSet, SourceRef
+from processors.templates import verify_template
 from processors.validation import Limits, Rejection, validate_against_template, validate_update
 from schemas import (
     AvroCodec,
@@ -32,7 +34,7 @@ from schemas import (
 from schemas.errors import DeserializationError
 
 #: Stages named in dead letters (``DeadLetter.stage``).
-DECODE, VALIDATE = "decode", "validate"
+DECODE, VALIDATE, REGISTER = "decode", "validate", "register"
 
 
 def utc_now() -> datetime:
@@ -131,8 +133,23 @@ class Intake:
             return decoded
         return self.accept(decoded, templates(decoded.template_id), source, raw)
 
+    def register(self, raw: bytes | None, source: SourceRef) -> CircuitTemplate | DeadLetter:
+        """Decode and verify one circuit template: the trusted template, or why it is refused.
+
+        The trusted template carries the topology key qloop computed (see
+        :func:`processors.templates.verify_template`).
+        """
+        decoded = self.decode_template(raw, source)
+        if isinstance(decoded, DeadLetter):
+            return decoded
+        try:
+            return verify_template(decoded)
+        except InvalidTemplateError as exc:
+            refusal = Rejection(exc.code, f"template {decoded.template_id}: {exc}")
+            return self.reject(refusal, REGISTER, source, raw)
+
     def decode_template(self, raw: bytes | None, source: SourceRef) -> CircuitTemplate | DeadLetter:
-        """Decode one circuit template (its integrity is checked by the template registry)."""
+        """Decode one circuit template (:meth:`register` also verifies it)."""
         data = raw or b""
         try:
             if not data:
@@ -143,4 +160,4 @@ class Intake:
             return self.reject(rejection, DECODE, source, data, fingerprint=exc.fingerprint)
 
 
-__all__ = ["DECODE", "VALIDATE", "Intake", "utc_now"]
+__all__ = ["DECODE", "REGISTER", "VALIDATE", "Intake", "utc_now"]

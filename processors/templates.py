@@ -1,9 +1,20 @@
-"""Circuit templates: content-addressed identity, structural topology key, cached loading.
+"""Circuit templates: OpenQASM 3 is the circuit, its hash is the id, qloop derives the rest.
 
-A template is registered once and referenced by id from every parameter update, so its id must
-be a pure function of the circuit (the canonical OpenQASM 3 text), and loading it must be cheap
-(QPY, cached by id). The topology key groups templates that compile to the same shape: gates
-and wiring count, parameter values and names do not.
+A template is registered once and referenced by id from every parameter update, so the id must
+name exactly what runs. The rule, the same for every language:
+
+* the id is ``"sha256:"`` + the hex SHA-256 of the UTF-8 bytes of the ``qasm3`` field as sent
+  (no normalisation: a comment or a space changes the id, and the id still names what runs);
+* the circuit that executes is the one :func:`qiskit.qasm3.loads` builds from that text;
+* its parameters are the ``input float[64]`` declarations, in declaration order, and
+  ``parameter_names`` must list exactly those names in that order (``ParameterUpdate.parameters``
+  follows it);
+* ``qpy`` is optional (empty bytes: absent); when present it must describe the same circuit as
+  the text, or the template is refused: two descriptions that disagree cannot both be the id;
+* the topology key is computed here from the circuit; a producer's claim is replaced by it.
+
+A template that breaks a rule raises :class:`TemplateRejectedError` with the dead-letter code
+that names the broken rule.
 """
 
 from __future__ import annotations
@@ -12,26 +23,34 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import openqasm3
+import openqasm3.ast as qasm_ast
 from qiskit import qasm3, qpy
 from qiskit.circuit import ControlFlowOp, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from processors.errors import InvalidTemplateError
-from schemas import CircuitTemplate, PauliTerm
+from schemas import CircuitTemplate, ErrorCode, PauliTerm
 
 _CACHE_SIZE = 256
 _circuits: OrderedDict[str, QuantumCircuit] = OrderedDict()
 _circuits_lock = threading.Lock()
 
 
-def _sha256(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+class TemplateRejectedError(InvalidTemplateError):
+    """A registered template that breaks a rule of the contract (``code`` names which)."""
 
 
-def _structure(circuit: QuantumCircuit) -> list[object]:
-    """Return the wiring of ``circuit`` with every parameter value abstracted to a count."""
+def template_id_of(qasm3_text: str) -> str:
+    """The id of the circuit ``qasm3_text`` describes: the SHA-256 of its UTF-8 bytes."""
+    return "sha256:" + hashlib.sha256(qasm3_text.encode("utf-8")).hexdigest()
+
+
+def _structure(circuit: QuantumCircuit, *, values: bool) -> list[object]:
+    """The wiring of ``circuit``; with ``values`` the gate parameters too (else only counts)."""
     qubit_index = {q: i for i, q in enumerate(circuit.qubits)}
     clbit_index = {c: i for i, c in enumerate(circuit.clbits)}
     items: list[object] = [("shape", circuit.num_qubits, circuit.num_clbits)]
@@ -41,8 +60,10 @@ def _structure(circuit: QuantumCircuit) -> list[object]:
         clbits = tuple(clbit_index[c] for c in instruction.clbits)
         if isinstance(op, ControlFlowOp):
             # Blocks are circuits over the same wires; their structure is the op's "params".
-            blocks = [_structure(block) for block in op.blocks]
+            blocks = [_structure(block, values=values) for block in op.blocks]
             items.append((op.name, qubits, clbits, blocks))
+        elif values:
+            items.append((op.name, qubits, clbits, tuple(str(p) for p in op.params)))
         else:
             items.append((op.name, qubits, clbits, len(op.params)))
     return items
@@ -54,7 +75,54 @@ def topology_key_of(circuit: QuantumCircuit) -> str:
     Two circuits that differ only in fixed angles or parameter names share a key, so they can be
     routed to the same worker and batched side by side.
     """
-    return "topo:" + hashlib.sha256(repr(_structure(circuit)).encode()).hexdigest()[:32]
+    structure = _structure(circuit, values=False)
+    return "topo:" + hashlib.sha256(repr(structure).encode()).hexdigest()[:32]
+
+
+def declared_inputs(qasm3_text: str) -> tuple[str, ...]:
+    """The ``input`` parameter names of ``qasm3_text`` in declaration order.
+
+    Raises:
+        TemplateRejectedError: the text does not parse, or an input is not ``float[64]``.
+
+    """
+    try:
+        program = openqasm3.parse(qasm3_text)
+    except Exception as exc:  # the parser raises its own and ANTLR's error types
+        message = str(exc).strip() or type(exc).__name__
+        raise TemplateRejectedError(
+            f"qasm3 does not parse: {message}", code=ErrorCode.INVALID_QASM
+        ) from None
+    names = []
+    for statement in program.statements:
+        if isinstance(statement, qasm_ast.IODeclaration) and (
+            statement.io_identifier == qasm_ast.IOKeyword.input
+        ):
+            kind = statement.type
+            size = getattr(getattr(kind, "size", None), "value", None)
+            if not isinstance(kind, qasm_ast.FloatType) or size != 64:  # noqa: PLR2004
+                raise TemplateRejectedError(
+                    f"input {statement.identifier.name!r} is not float[64]",
+                    code=ErrorCode.INVALID_QASM,
+                )
+            names.append(statement.identifier.name)
+    return tuple(names)
+
+
+def circuit_of_qasm(qasm3_text: str) -> QuantumCircuit:
+    """Build the circuit ``qasm3_text`` describes (Qiskit's OpenQASM 3 importer).
+
+    Raises:
+        TemplateRejectedError: the importer refuses the text (syntax or unsupported feature).
+
+    """
+    try:
+        return qasm3.loads(qasm3_text)
+    except Exception as exc:  # qiskit_qasm3_import raises several unrelated types here
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TemplateRejectedError(
+            f"qasm3 is not importable: {message}", code=ErrorCode.INVALID_QASM
+        ) from exc
 
 
 def _terms_of(observables: SparsePauliOp) -> tuple[PauliTerm, ...]:
@@ -73,8 +141,12 @@ def make_template(
     observables: SparsePauliOp | None = None,
     *,
     created_at: datetime | None = None,
+    with_qpy: bool = True,
 ) -> CircuitTemplate:
-    """Build the registered form of ``circuit``.
+    """Build the registered form of ``circuit`` (the Python producer's path).
+
+    Parameter names are the OpenQASM 3 input names (Qiskit's exporter renames ``θ[0]`` to
+    ``_θ_0_``), in the circuit's parameter order, so values are sent in that order.
 
     Raises:
         InvalidTemplateError: the circuit cannot be serialised, or the observable does not fit it
@@ -84,7 +156,8 @@ def make_template(
     try:
         text = qasm3.dumps(circuit)
         buffer = io.BytesIO()
-        qpy.dump(circuit, buffer)
+        if with_qpy:
+            qpy.dump(circuit, buffer)
     except Exception as exc:  # qiskit raises several unrelated types here
         raise InvalidTemplateError(f"cannot serialise circuit {name!r}: {exc}") from exc
     terms = None
@@ -94,45 +167,111 @@ def make_template(
                 f"observable has {observables.num_qubits} qubits, circuit {circuit.num_qubits}"
             )
         terms = _terms_of(observables)
+    loaded = _cached_circuit(template_id_of(text), text)
     return CircuitTemplate(
-        template_id=_sha256(text),
+        template_id=template_id_of(text),
         name=name,
         qasm3=text,
         qpy=buffer.getvalue(),
-        parameter_names=tuple(p.name for p in circuit.parameters),
-        num_qubits=circuit.num_qubits,
-        topology_key=topology_key_of(circuit),
+        parameter_names=declared_inputs(text),
+        num_qubits=loaded.num_qubits,
+        topology_key=topology_key_of(loaded),
         created_at=created_at or datetime.now(UTC),
         observables=terms,
     )
 
 
+def _cached_circuit(template_id: str, text: str) -> QuantumCircuit:
+    with _circuits_lock:
+        cached = _circuits.get(template_id)
+        if cached is not None:
+            _circuits.move_to_end(template_id)
+            return cached
+    circuit = circuit_of_qasm(text)
+    with _circuits_lock:
+        _circuits[template_id] = circuit
+        while len(_circuits) > _CACHE_SIZE:
+            _circuits.popitem(last=False)
+    return circuit
+
+
 def load_circuit(template: CircuitTemplate) -> QuantumCircuit:
-    """Return the circuit of ``template`` from its QPY bytes, cached by template id.
+    """Return the circuit that runs for ``template``: its QASM 3 text imported, cached by id.
 
     The returned object is shared between callers: treat it as read-only (transpiling and
     binding do not mutate it).
 
     Raises:
-        InvalidTemplateError: the QPY payload is unreadable.
+        InvalidTemplateError: the text cannot be imported.
 
     """
-    with _circuits_lock:
-        cached = _circuits.get(template.template_id)
-        if cached is not None:
-            _circuits.move_to_end(template.template_id)
-            return cached
+    return _cached_circuit(template.template_id, template.qasm3)
+
+
+def _check_qpy(template: CircuitTemplate, circuit: QuantumCircuit) -> None:
+    """Refuse a QPY payload that describes another circuit than the text."""
     try:
-        circuit = qpy.load(io.BytesIO(template.qpy))[0]
-    except Exception as exc:
-        raise InvalidTemplateError(f"template {template.template_id}: bad QPY: {exc}") from exc
-    if not isinstance(circuit, QuantumCircuit):
-        raise InvalidTemplateError(f"template {template.template_id}: QPY holds no circuit")
-    with _circuits_lock:
-        _circuits[template.template_id] = circuit
-        while len(_circuits) > _CACHE_SIZE:
-            _circuits.popitem(last=False)
-    return circuit
+        loaded = qpy.load(io.BytesIO(template.qpy))[0]
+        # Compared through the text, so that parameter names are spelt the same way on both.
+        as_text = circuit_of_qasm(qasm3.dumps(loaded))
+    except Exception as exc:  # noqa: BLE001 - any failure to read it is a refusal
+        raise TemplateRejectedError(
+            f"qpy is unreadable: {exc}", code=ErrorCode.QPY_MISMATCH
+        ) from None
+    if _structure(as_text, values=True) != _structure(circuit, values=True):
+        raise TemplateRejectedError(
+            "qpy describes another circuit than the qasm3 text (the text is what the id names)",
+            code=ErrorCode.QPY_MISMATCH,
+        )
+
+
+def verify_template(template: CircuitTemplate) -> CircuitTemplate:
+    """Check a template received from the topic; return it as qloop trusts it.
+
+    The returned template carries the topology key computed from its circuit (the producer's
+    claim is replaced, so batching and routing never depend on what a producer wrote).
+
+    Raises:
+        TemplateRejectedError: a rule of the contract is broken; ``code`` names which.
+
+    """
+    if template.template_id != template_id_of(template.qasm3):
+        raise TemplateRejectedError(
+            f"template_id {template.template_id[:20]}... is not the sha256 of its qasm3 text "
+            f"({template_id_of(template.qasm3)[:20]}...)",
+            code=ErrorCode.TEMPLATE_ID_MISMATCH,
+        )
+    inputs = declared_inputs(template.qasm3)
+    circuit = load_circuit(template)
+    if inputs != template.parameter_names:
+        raise TemplateRejectedError(
+            f"parameter_names {list(template.parameter_names)} are not the qasm3 inputs "
+            f"in declaration order {list(inputs)}"
+        )
+    if circuit.num_qubits != template.num_qubits:
+        raise TemplateRejectedError(
+            f"num_qubits is {template.num_qubits}, the circuit has {circuit.num_qubits}"
+        )
+    for term in template.observables or ():
+        if len(term.pauli) != template.num_qubits or set(term.pauli) - set("IXYZ"):
+            raise TemplateRejectedError(
+                f"observable term {term.pauli!r} does not fit {template.num_qubits} qubits"
+            )
+    if template.qpy:
+        _check_qpy(template, circuit)
+    topology = topology_key_of(circuit)
+    if template.topology_key == topology:
+        return template
+    return replace(template, topology_key=topology)
+
+
+def check_template(template: CircuitTemplate) -> str | None:
+    """Why ``template`` cannot be trusted, or None if it can (see :func:`verify_template`)."""
+    try:
+        verify_template(template)
+    except InvalidTemplateError as exc:
+        return str(exc)
+    return None
 
 
 def observable_of(template: CircuitTemplate) -> SparsePauliOp | None:
@@ -140,28 +279,6 @@ def observable_of(template: CircuitTemplate) -> SparsePauliOp | None:
     if not template.observables:
         return None
     return SparsePauliOp.from_list([(t.pauli, t.coeff) for t in template.observables])
-
-
-def check_template(template: CircuitTemplate) -> str | None:
-    """Return why a template received from the topic cannot be trusted, or None if it can.
-
-    The id must be the hash of the QASM text and the QPY circuit must match the declared
-    parameters and width; otherwise two workers could disagree about what an id means.
-    """
-    if template.template_id != _sha256(template.qasm3):
-        return "template_id is not the sha256 of its qasm3 text"
-    try:
-        circuit = load_circuit(template)
-    except InvalidTemplateError as exc:
-        return str(exc)
-    if tuple(p.name for p in circuit.parameters) != template.parameter_names:
-        return "parameter_names differ from the circuit's parameters"
-    if circuit.num_qubits != template.num_qubits:
-        return "num_qubits differs from the circuit's width"
-    for term in template.observables or ():
-        if len(term.pauli) != template.num_qubits or set(term.pauli) - set("IXYZ"):
-            return f"observable term {term.pauli!r} does not fit {template.num_qubits} qubits"
-    return None
 
 
 _measures: dict[str, bool] = {}
@@ -176,17 +293,22 @@ def has_measurements(template: CircuitTemplate) -> bool:
     known = _measures.get(template.template_id)
     if known is None:
         known = any(i.operation.name == "measure" for i in load_circuit(template).data)
-        if len(_measures) > 4096:
+        if len(_measures) > 4096:  # noqa: PLR2004
             _measures.clear()
         _measures[template.template_id] = known
     return known
 
 
 __all__ = [
+    "TemplateRejectedError",
     "check_template",
+    "circuit_of_qasm",
+    "declared_inputs",
     "has_measurements",
     "load_circuit",
     "make_template",
     "observable_of",
+    "template_id_of",
     "topology_key_of",
+    "verify_template",
 ]

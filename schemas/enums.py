@@ -52,6 +52,9 @@ class ErrorCode(StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     BACKEND_ERROR = "backend_error"
     INVALID_TEMPLATE = "invalid_template"
+    INVALID_QASM = "invalid_qasm"
+    TEMPLATE_ID_MISMATCH = "template_id_mismatch"
+    QPY_MISMATCH = "qpy_mismatch"
 
 
 __all__ = ["ErrorCode", "Primitive", "ResultStatus"]

@@ -141,17 +141,18 @@ class SubmissionLedger:
             ledger.complete(event_ids)
             self.store.flush()
 
-    def dead_letter(self, letter: DeadLetter, ack: Ack) -> bool:
+    def dead_letter(self, letter: DeadLetter, ack: Ack, key: str | None = None) -> bool:
         """Publish ``letter`` unless its input already has one; ``ack`` once it is durable.
 
-        Returns whether it was published. The ack waits for :meth:`settle_dead_letters`.
+        Keyed by ``key``, else by the letter's event id. Returns whether it was published. The
+        ack waits for :meth:`settle_dead_letters`.
         """
         source = source_key(letter)
         self._dead_acks.append(ack)
         if self.store.is_dead_lettered(source):  # redelivered after a crash
             return False
         self.store.guard()
-        self.outbox.publish(self.topics.dead_letters, letter.event_id, letter)
+        self.outbox.publish(self.topics.dead_letters, key or letter.event_id, letter)
         self._dead_sources.append(source)
         return True
 

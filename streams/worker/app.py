@@ -23,6 +23,7 @@ from processors.budget import Budget, BudgetLedger
 from processors.compile_cache import CompileCache
 from processors.executor import BatchExecutor
 from processors.intake import Intake
+from processors.pending import SourceRef
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
 from streams.kafka.topics import TopicNames, create_topics
@@ -78,7 +79,6 @@ class Worker:
         pipeline = ProcessingPipeline(
             intake=intake,
             templates=registry.get,
-            wait_for_template=registry.wait_for,
             batcher=TopologyBatcher(settings.max_batch, settings.max_wait_ms / 1000),
             executor=executor,
             store=store,
@@ -149,6 +149,15 @@ def _faust_app(
         async for event in stream.noack().events():
             msg = event.message
             await pipeline.on_message(event.value, msg.topic, msg.partition, msg.offset, event.ack)
+
+    registrations = app.topic(topics.templates, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(registrations, name="check-templates")
+    async def check_templates(stream: Any) -> None:
+        async for event in stream.noack().events():
+            msg = event.message
+            source = SourceRef(msg.topic, msg.partition, msg.offset)
+            await pipeline.on_template(event.key, event.value, source, event.ack)
 
     async def close_due_batches() -> None:
         await pipeline.tick()

@@ -1,8 +1,10 @@
 """The processing pipeline between the faust agent and the backends.
 
 Per input message: intake (decode, validate, find the template, digest), then the topology
-batcher. Per closed batch: take an in-flight slot for its backend (when none is free the agent
-stops taking input: backpressure shows as consumer lag) and hand the batch to the
+batcher; an update whose template is not known yet is parked (:mod:`~streams.worker.parking`)
+so the rest of its partition flows. Per closed batch: take an in-flight slot for its backend
+(when none is free the agent stops taking input: backpressure shows as consumer lag) and hand
+the batch to the
 :class:`~streams.ledger.checkpoint.SubmissionLedger`, which owns the order in which its effects
 become durable and acks its inputs last.
 """
@@ -26,12 +28,11 @@ from schemas import CircuitTemplate, DeadLetter, ErrorCode
 from streams.kafka.topics import TopicNames
 from streams.ledger.checkpoint import SubmissionLedger
 from streams.ledger.store import LedgerStore, Outbox
+from streams.worker.parking import Ack, Parked, TemplateParking
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], object]
 TemplateLookup = Callable[[str], CircuitTemplate | None]
-TemplateWait = Callable[[str, float], CircuitTemplate | None]
 
 
 @dataclass(slots=True)
@@ -59,8 +60,8 @@ class ProcessingPipeline:
 
     Args:
         intake: Decides what enters (decode, validation, digest).
-        templates: Looks a template up; ``wait_for_template`` blocks up to a timeout for one
-            that may still be in flight (run off the event loop).
+        templates: Looks a template up (updates for an unknown one are parked for
+            ``template_wait_s``, per template, while the partition flows on).
         batcher: Groups sets by topology.
         executor: Admits and runs batches.
         store: The durable ledger; ``outbox`` the producer.
@@ -75,7 +76,6 @@ class ProcessingPipeline:
         *,
         intake: Intake,
         templates: TemplateLookup,
-        wait_for_template: TemplateWait,
         batcher: TopologyBatcher,
         executor: BatchExecutor,
         store: LedgerStore,
@@ -86,10 +86,8 @@ class ProcessingPipeline:
     ) -> None:
         self.intake = intake
         self._templates = templates
-        self._wait_for_template = wait_for_template
         self.batcher = batcher
         self.executor = executor
-        self.template_wait_s = template_wait_s
         self.max_in_flight = max_in_flight
         #: Bumped on every partition revocation; a batch that straddles one, or that ran
         #: longer than ``stale_after_s`` (this worker may have been paused past its session
@@ -105,6 +103,7 @@ class ProcessingPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
         self.ledger = SubmissionLedger(store, outbox, topics, self._pool)
+        self.parking = TemplateParking(templates, self._accept, wait_s=template_wait_s)
         self.stats = PipelineStats()
 
     async def on_message(
@@ -118,10 +117,13 @@ class ProcessingPipeline:
             self._dead_letter(decoded, ack)
             return
         template = self._templates(decoded.template_id)
-        if template is None and self.template_wait_s > 0:
-            template = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._wait_for_template, decoded.template_id, self.template_wait_s
-            )
+        if template is None and self.parking.wait_s > 0:
+            await self.parking.park(Parked(decoded, source, value, ack))
+            return
+        await self._accept(Parked(decoded, source, value, ack), template)
+
+    async def _accept(self, item: Parked, template: CircuitTemplate | None) -> None:
+        decoded, source, value, ack = item.update, item.source, item.raw, item.ack
         pending = self.intake.accept(decoded, template, source, value)
         if isinstance(pending, DeadLetter):
             self._dead_letter(pending, ack)
@@ -144,8 +146,28 @@ class ProcessingPipeline:
         for batch in self.batcher.add(pending):
             await self.dispatch(batch)
 
-    def _dead_letter(self, letter: DeadLetter, ack: Ack) -> None:
-        if self.ledger.dead_letter(letter, ack):
+    async def on_template(
+        self, key: bytes | None, value: bytes | None, source: SourceRef, ack: Ack
+    ) -> None:
+        """Dead-letter a refused template registration once; a good one needs nothing here.
+
+        The template registry of every worker reads the topic whole and skips refused ones;
+        this path, driven by the one worker that owns the templates partition in the group,
+        is what makes the refusal visible, keyed by the template id.
+        """
+        if value is None:  # a tombstone
+            ack()
+            return
+        checked = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self.intake.register, value, source
+        )
+        if isinstance(checked, DeadLetter):
+            self._dead_letter(checked, ack, key.decode(errors="replace") if key else None)
+        else:
+            ack()
+
+    def _dead_letter(self, letter: DeadLetter, ack: Ack, key: str | None = None) -> None:
+        if self.ledger.dead_letter(letter, ack, key):
             self.stats.dead_letters += 1
 
     async def tick(self) -> None:
@@ -213,7 +235,8 @@ class ProcessingPipeline:
             slot.release()
 
     async def drain(self) -> None:
-        """Close every open batch, wait for all in-flight work, flush and ack (shutdown)."""
+        """Resolve parked updates, close every open batch, wait for all in-flight work, ack."""
+        await self.parking.drain()
         for batch in self.batcher.drain():
             await self.dispatch(batch)
         await self.tick()

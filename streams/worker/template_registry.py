@@ -8,7 +8,6 @@ from typing import Any
 
 from processors.intake import Intake
 from processors.pending import SourceRef
-from processors.templates import check_template
 from schemas import CircuitTemplate, DeadLetter
 from streams.kafka.table_reader import CompactedTopicReader
 
@@ -16,11 +15,11 @@ log = logging.getLogger(__name__)
 
 
 class TemplateRegistry:
-    """template id -> validated :class:`CircuitTemplate`, kept current by a tailing reader.
+    """template id -> verified :class:`CircuitTemplate`, kept current by a tailing reader.
 
-    A template that fails decoding or its integrity check is logged and counted, not
-    dead-lettered: every worker re-reads the compacted topic at start, so a dead letter here
-    would repeat on every restart.
+    Every worker reads the compacted topic whole, so a template that fails its checks is only
+    counted and logged at debug level here: the dead letter for it is published once, by the
+    worker that owns the topic's partition in the group (the ``check-templates`` agent).
     """
 
     def __init__(self, conf: dict[str, Any], topic: str, intake: Intake) -> None:
@@ -42,13 +41,10 @@ class TemplateRegistry:
                 with self._lock:
                     self._templates.pop(key.decode(), None)
             return
-        decoded = self._intake.decode_template(value, SourceRef(self._reader.topic, -1, -1))
-        problem = decoded.error_message if isinstance(decoded, DeadLetter) else None
-        if isinstance(decoded, CircuitTemplate):
-            problem = check_template(decoded)
-        if problem is not None or not isinstance(decoded, CircuitTemplate):
+        decoded = self._intake.register(value, SourceRef(self._reader.topic, -1, -1))
+        if isinstance(decoded, DeadLetter):
             self.invalid += 1
-            log.warning("ignoring invalid circuit template: %s", problem)
+            log.debug("ignoring refused circuit template: %s", decoded.error_message)
             return
         with self._lock:
             self._templates[decoded.template_id] = decoded

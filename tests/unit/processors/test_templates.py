@@ -1,11 +1,25 @@
 import hashlib
+import io
+from dataclasses import replace
+from datetime import UTC, datetime
 
-from qiskit import qasm3
-from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
+import numpy as np
+import pytest
+from qiskit import qasm3, qpy
+from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from processors import check_template, load_circuit, make_template, observable_of
-from processors.templates import topology_key_of
+from processors.intake import REGISTER, Intake
+from processors.pending import SourceRef
+from processors.templates import (
+    TemplateRejectedError,
+    template_id_of,
+    topology_key_of,
+    verify_template,
+)
+from processors.validation import Limits
+from schemas import AvroCodec, CircuitTemplate, ErrorCode
 
 
 def _circuit(angle: float, name: str = "a") -> QuantumCircuit:
@@ -60,3 +74,130 @@ def test_check_template_refuses_a_forged_id(sampler_template) -> None:
 
     forged = replace(sampler_template, template_id="sha256:" + "0" * 64)
     assert check_template(forged) is not None
+
+
+# --- OpenQASM 3 is the circuit: the rules any producer, in any language, follows ---------------
+
+RY_CX = """OPENQASM 3.0;
+include "stdgates.inc";
+input float[64] a;
+input float[64] b;
+bit[2] c;
+qubit[2] q;
+ry(a) q[0];
+ry(b) q[1];
+cx q[0], q[1];
+c[0] = measure q[0];
+c[1] = measure q[1];
+"""
+
+
+def _hand_written(text: str = RY_CX, **overrides: object) -> CircuitTemplate:
+    """A template as a producer without Qiskit writes it: text, its hash, no QPY."""
+    fields: dict[str, object] = {
+        "template_id": template_id_of(text),
+        "name": "hand",
+        "qasm3": text,
+        "qpy": b"",
+        "parameter_names": ("a", "b"),
+        "num_qubits": 2,
+        "topology_key": "topo:invented-by-the-producer",
+        "created_at": datetime(2025, 1, 1, tzinfo=UTC),
+        "observables": None,
+    }
+    fields.update(overrides)
+    return CircuitTemplate(**fields)  # type: ignore[arg-type]
+
+
+def _code(template: CircuitTemplate) -> ErrorCode:
+    with pytest.raises(TemplateRejectedError) as caught:
+        verify_template(template)
+    return caught.value.code
+
+
+def test_a_hand_written_qasm_template_is_trusted_with_the_topology_qloop_computes() -> None:
+    trusted = verify_template(_hand_written())
+    circuit = load_circuit(trusted)
+    assert [i.operation.name for i in circuit.data].count("cx") == 1
+    assert trusted.topology_key == topology_key_of(circuit) != "topo:invented-by-the-producer"
+    respaced = RY_CX.replace("ry(b) q[1];", "ry(b)  q[1];")
+    same_shape = _hand_written(respaced, template_id=template_id_of(respaced))
+    assert same_shape.template_id != trusted.template_id
+    assert verify_template(same_shape).topology_key == trusted.topology_key
+
+
+def test_the_id_is_the_hash_of_the_text_as_sent() -> None:
+    commented = RY_CX.replace("qubit[2] q;", "qubit[2] q; // a comment")
+    assert template_id_of(commented) != template_id_of(RY_CX)  # documented: no normalisation
+    assert _code(_hand_written(template_id=template_id_of(commented))) == (
+        ErrorCode.TEMPLATE_ID_MISMATCH
+    )
+
+
+def test_a_qpy_of_another_circuit_is_refused() -> None:
+    without_cx = QuantumCircuit(2, 2)
+    without_cx.ry(Parameter("a"), 0)
+    without_cx.ry(Parameter("b"), 1)
+    without_cx.measure([0, 1], [0, 1])
+    buffer = io.BytesIO()
+    qpy.dump(without_cx, buffer)
+    assert _code(_hand_written(qpy=buffer.getvalue())) == ErrorCode.QPY_MISMATCH
+    assert _code(_hand_written(qpy=b"not qpy")) == ErrorCode.QPY_MISMATCH
+
+
+def test_a_matching_qpy_is_accepted() -> None:
+    template = make_template(_circuit(0.3), "with-qpy")
+    assert template.qpy
+    assert verify_template(template) == template
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("OPENQASM 3.0;\nqubit[2] q;\nnot_a_gate q[0];\n", ErrorCode.INVALID_QASM),
+        ("OPENQASM 3.0; qubit q; this is not qasm", ErrorCode.INVALID_QASM),
+        (RY_CX.replace("input float[64] b;", "input int[32] b;"), ErrorCode.INVALID_QASM),
+    ],
+)
+def test_bad_qasm_is_refused_with_its_code(text: str, code: ErrorCode) -> None:
+    assert _code(_hand_written(text)) == code
+
+
+def test_parameter_names_must_be_the_inputs_in_declaration_order() -> None:
+    assert _code(_hand_written(parameter_names=("b", "a"))) == ErrorCode.INVALID_TEMPLATE
+    assert _code(_hand_written(num_qubits=3)) == ErrorCode.INVALID_TEMPLATE
+
+
+def test_values_bind_in_declaration_order_past_ten_parameters() -> None:
+    """Qiskit sorts parameters by name (_t_10_ before _t_2_); updates follow the declaration."""
+    theta = ParameterVector("t", 12)
+    circuit = QuantumCircuit(2)
+    for i, p in enumerate(theta):
+        circuit.ry(p, i % 2)
+        circuit.cx(i % 2, 1 - i % 2)
+    template = make_template(circuit, "twelve")
+    assert template.parameter_names == tuple(f"_t_{i}_" for i in range(12))
+    values = np.linspace(0.1, 1.2, 12)
+    loaded = load_circuit(template)
+    by_name = {p.name: p for p in loaded.parameters}
+    bound = loaded.assign_parameters(
+        {by_name[n]: v for n, v in zip(template.parameter_names, values, strict=True)}
+    )
+    expected = circuit.assign_parameters(dict(zip(theta, values, strict=True)))
+    assert Statevector(bound).equiv(Statevector(expected))
+
+
+def test_intake_dead_letters_a_refused_registration_with_its_code_and_id() -> None:
+    codec = AvroCodec()
+    intake = Intake(codec, Limits())
+    forged = _hand_written(qpy=b"junk")
+    letter = intake.register(codec.encode(forged), SourceRef("t.templates", 0, 7))
+    assert not isinstance(letter, CircuitTemplate)
+    assert letter.error_code == ErrorCode.QPY_MISMATCH
+    assert letter.stage == REGISTER
+    assert forged.template_id in letter.error_message
+    assert (letter.source_topic, letter.source_offset) == ("t.templates", 7)
+    trusted = intake.register(codec.encode(_hand_written()), SourceRef("t.templates", 0, 8))
+    assert isinstance(trusted, CircuitTemplate)
+    assert trusted.topology_key.startswith("topo:")
+    assert replace(trusted, topology_key="x") != trusted

@@ -66,14 +66,20 @@ def _update(**overrides: Any) -> ParameterUpdate:
 class Harness:
     """A pipeline on the twins; ``send`` feeds raw bytes, acks are logged as ``ack:<offset>``."""
 
-    def __init__(self, *, max_batch: int = 3, store: MemoryLedgerStore | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_batch: int = 3,
+        store: MemoryLedgerStore | None = None,
+        template_wait_s: float = 0.0,
+    ) -> None:
+        self.templates = {TEMPLATE.template_id: TEMPLATE}
         self.log = store.log if store is not None else EventLog()
         self.store = store or MemoryLedgerStore(self.log)
         self.outbox = MemoryOutbox(self.log)
         self.pipeline = ProcessingPipeline(
             intake=Intake(CODEC, Limits(), clock=lambda: NOW),
-            templates={TEMPLATE.template_id: TEMPLATE}.get,
-            wait_for_template=lambda _id, _s: None,
+            templates=self.templates.get,
             batcher=TopologyBatcher(max_batch=max_batch, max_wait_s=60.0),
             executor=BatchExecutor(
                 BackendRegistry(["aer_simulator"]).get,
@@ -85,7 +91,7 @@ class Harness:
             outbox=self.outbox,
             topics=TOPICS,
             max_in_flight=1,
-            template_wait_s=0.0,
+            template_wait_s=template_wait_s,
         )
 
     def ack(self, offset: int) -> Callable[[], None]:
@@ -222,3 +228,45 @@ def test_a_secret_in_the_tenant_never_reaches_a_dead_letter() -> None:
     assert letter.error_code == "secret_in_payload"
     assert token not in (letter.tenant or "") and token.encode() not in letter.raw_bytes
     assert letter.tenant is not None and letter.tenant.startswith("acme ")
+
+
+def test_updates_for_an_unknown_template_do_not_hold_up_their_partition() -> None:
+    h = Harness(max_batch=1, template_wait_s=0.5)
+    unknown = "sha256:" + "e" * 64
+    sends = [(CODEC.encode(_update()), 0)]
+    sends += [(CODEC.encode(_update(template_id=unknown)), i) for i in range(1, 101)]
+    sends += [(CODEC.encode(_update()), 101)]
+    _run(h, sends)
+    events = h.log.events
+    first_dead = h.log.index(f"publish:{TOPICS.dead_letters}")
+    # Both good updates were executed and acked before the first unknown one gave up waiting.
+    assert {"ack:0", "ack:101"} <= set(events[:first_dead])
+    letters = h.outbox.records(TOPICS.dead_letters)
+    assert len(letters) == 100
+    assert {letter.error_code for letter in letters} == {"unknown_template"}
+    assert sorted(h.acked()) == list(range(102))  # the parked ones too, once resolved
+    assert len(h.results()) == 2
+    assert len(h.pipeline.parking) == 0
+
+
+def test_a_parked_update_resumes_when_its_template_arrives() -> None:
+    h = Harness(max_batch=1, template_wait_s=5.0)
+    late = make_template(real_amplitudes(2, reps=2).measure_all(inplace=False), "late")
+    update = _update(
+        template_id=late.template_id,
+        parameters=tuple(0.1 for _ in late.parameter_names),
+    )
+
+    async def main() -> None:
+        await h.send(CODEC.encode(update), 0)
+        assert len(h.pipeline.parking) == 1
+        assert h.acked() == []
+        await asyncio.sleep(0.2)
+        h.templates[late.template_id] = late
+        await h.pipeline.drain()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    assert [r.event_id for r in h.results()] == [update.event_id]
+    assert h.outbox.records(TOPICS.dead_letters) == []
+    assert h.acked() == [0]
