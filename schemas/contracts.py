@@ -46,8 +46,27 @@ class Contract:
 
     @property
     def fingerprint_hex(self) -> str:
-        """The fingerprint as lowercase hex, as stored in dead letters."""
+        """The fingerprint's 8 bytes in wire order as lowercase hex, as stored in dead letters."""
         return self.fingerprint.hex()
+
+    @property
+    def fingerprint_number(self) -> int:
+        """The CRC-64-AVRO value as the specification computes it (wire bytes: little-endian)."""
+        return int.from_bytes(self.fingerprint, "little")
+
+    def summary(self) -> dict[str, str]:
+        """What a producer in any language needs: name, fingerprint both ways, canonical form."""
+        return {
+            "name": self.name,
+            "fingerprint": f"0x{self.fingerprint_number:016x}",
+            "wire_bytes": " ".join(f"{b:02X}" for b in b"\xc3\x01" + self.fingerprint),
+            "canonical_form": self.canonical,
+        }
+
+
+def all_contracts() -> list[Contract]:
+    """Every record contract qloop publishes or accepts, in ``CONTRACT_FILES`` order."""
+    return [contract_for(cls) for cls in CONTRACT_FILES]
 
 
 def contract_from_json(schema_json: str | dict[str, Any]) -> Contract:
@@ -81,4 +100,11 @@ def avsc_path(cls: type[Any]) -> str:
     return str(resources.files("schemas").joinpath(CONTRACT_FILES[cls]))
 
 
-__all__ = ["CONTRACT_FILES", "Contract", "avsc_path", "contract_for", "contract_from_json"]
+__all__ = [
+    "CONTRACT_FILES",
+    "Contract",
+    "all_contracts",
+    "avsc_path",
+    "contract_for",
+    "contract_from_json",
+]

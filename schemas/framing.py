@@ -56,8 +56,15 @@ class SingleObjectFraming:
         fp = bytes(data[2:_HEADER_LEN])
         contract = self._by_fingerprint.get(fp)
         if contract is None:
+            known = ", ".join(
+                f"{c.name.rsplit('.', 1)[-1]} {c.fingerprint_hex}"
+                for c in self._by_fingerprint.values()
+            )
             raise UnknownSchemaError(
-                f"unknown writer schema fingerprint {fp.hex()}", fingerprint=fp.hex()
+                f"unknown writer schema fingerprint {fp.hex()} (bytes 3-10, wire order; "
+                f"CRC-64-AVRO 0x{int.from_bytes(fp, 'little'):016x}); accepted: {known}; "
+                "`qloop schemas` prints each canonical form",
+                fingerprint=fp.hex(),
             )
         return contract, memoryview(data)[_HEADER_LEN:]
 

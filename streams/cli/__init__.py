@@ -2,7 +2,8 @@
 
 Lives here: the root typer app and its explicit command table (this module), what commands
 print through (:mod:`~streams.cli.output`), and one module per command family: local
-infrastructure (:mod:`~streams.cli.broker`), operations (:mod:`~streams.cli.ops`) and the main
+infrastructure (:mod:`~streams.cli.broker`), the public contract
+(:mod:`~streams.cli.contract`), operations (:mod:`~streams.cli.ops`) and the main
 job and benchmark (:mod:`~streams.cli.run`). Command modules import :mod:`streams.cli.output`
 only, never each other's registration; every command reads the same
 :class:`~streams.config.Settings`, and a user-fixable failure prints one line and exits 1.
@@ -14,7 +15,7 @@ import sys
 
 import typer
 
-from streams.cli import broker, ops, run
+from streams.cli import broker, contract, ops, run
 from streams.cli.output import err_console
 from streams.local.broker import BrokerError
 
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(broker.broker_app, name="broker")
+broker.topics_app.command("tail")(contract.tail_cmd)
 app.add_typer(broker.topics_app, name="topics")
 app.command("worker")(broker.worker_cmd)
 app.command("sink")(ops.sink_cmd)
@@ -31,6 +33,7 @@ app.command("canary")(ops.canary_cmd)
 app.command("query")(ops.query_cmd)
 app.command("sli")(ops.sli_cmd)
 app.command("drift")(ops.drift_cmd)
+app.command("schemas")(contract.schemas_cmd)
 app.command("run")(run.run_cmd)
 app.command("bench")(run.bench_cmd)
 
