@@ -107,15 +107,22 @@ class BatchExecutor:
                 durable()
         return admission
 
-    def run(self, admission: Admission) -> ExecutionOutcome:
-        """Submit the admitted sets as one job and shape one result per decided set."""
+    def run(
+        self,
+        admission: Admission,
+        on_submitted: Callable[[JobSubmitted], None] | None = None,
+    ) -> ExecutionOutcome:
+        """Submit the admitted sets as one job and shape one result per decided set.
+
+        ``on_submitted`` is told of the job as it is handed to the backend (before it runs).
+        """
         batch, outcomes = admission.batch, dict(admission.outcomes)
         job = job_id = None
         if admission.admitted and admission.backend is not None:
             ids = [a.pending.update.event_id for a in admission.admitted]
             job_id, seed = job_identity(batch.backend, ids)
             job, executed = submit(
-                admission.backend, batch, admission.admitted, job_id, seed, self._now
+                admission.backend, batch, admission.admitted, job_id, seed, self._now, on_submitted
             )
             outcomes.update(executed)
         completed_at = self._now()

@@ -65,8 +65,14 @@ def submit(
     job_id: str,
     seed: int,
     now: Callable[[], datetime],
+    on_submitted: Callable[[JobSubmitted], None] | None = None,
 ) -> tuple[JobSubmitted, dict[int, Outcome]]:
-    """Run ``admitted`` as one submission; return the JobSubmitted and an outcome per set."""
+    """Run ``admitted`` as one submission; return the JobSubmitted and an outcome per set.
+
+    ``on_submitted`` receives the JobSubmitted as the batch is handed to the backend, before it
+    runs, so consumers can see submitted-but-unfinished work (and queue time as the gap between
+    the job and its results).
+    """
     pubs = _tasks(batch, admitted)
     submitted_at = now()
     job = JobSubmitted(
@@ -84,6 +90,8 @@ def submit(
         submitted_at=submitted_at,
         estimated_cost=sum(a.cost for a in admitted),
     )
+    if on_submitted is not None:
+        on_submitted(job)
     started = time.perf_counter()
     outcomes: dict[int, Outcome] = {}
     try:

@@ -8,10 +8,11 @@ between two of its steps is covered by the fault suite (``tests/integration/test
 1. admit: classify every set against the ledger (new, paid, done, conflict), compile, and
    charge the new ones, one claim per tenant; a granted claim records its sets as paid;
 2. make the claims and paid marks durable (crash after this: the sets re-run free of charge);
-3. run the admitted sets on the backend, one submission;
+3. run the admitted sets on the backend, one submission, publishing its ``JobSubmitted`` as it
+   is handed over (consumers see queued and running work, not only finished work);
 4. if the batch went stale (a rebalance, or it ran past half the group session), drop the
    results another worker published meanwhile;
-5. publish job, compile records, results and dead letters, after the stall guard;
+5. publish compile records, results and dead letters, after the stall guard;
 6. wait for the broker's acks; republish once after a delivery error;
 7. mark the published sets done;
 8. make the done marks durable (crash before this: reconciliation finds the results);
@@ -32,7 +33,7 @@ from typing import TypeVar
 
 from processors.batcher import Batch
 from processors.executor import BatchExecutor, ExecutionOutcome
-from schemas import DeadLetter
+from schemas import DeadLetter, JobSubmitted
 from streams.kafka.clients import PublishError
 from streams.kafka.topics import TopicNames
 from streams.ledger.dead_letter_index import source_key
@@ -90,8 +91,8 @@ class SubmissionLedger:
         """Take ``batch`` through steps 1-9; raise (inputs unacked) if any step fails."""
         # 1-2. Admit and charge; claims and paid marks are durable before anything runs.
         admission = await self._off_loop(executor.admit, batch, self.store.flush)
-        # 3. One backend submission for the admitted sets.
-        outcome = await self._off_loop(executor.run, admission)
+        # 3. One backend submission for the admitted sets, announced as it is handed over.
+        outcome = await self._off_loop(executor.run, admission, self._hand_off)
         # 4. A stale batch drops what another worker published while it ran.
         if stale():
             outcome = await self._off_loop(self._drop_published_elsewhere, outcome)
@@ -113,10 +114,14 @@ class SubmissionLedger:
         kept = [r for r in outcome.results if r.event_id not in done]
         return replace(outcome, results=kept, duplicates=[*outcome.duplicates, *sorted(done)])
 
-    def _publish(self, outcome: ExecutionOutcome) -> None:
+    def _hand_off(self, job: JobSubmitted) -> None:
+        self.store.guard()
+        self.outbox.publish(self.topics.jobs, job.job_id, job)  # delivered with step 6's flush
+
+    def _publish(self, outcome: ExecutionOutcome, *, with_job: bool = False) -> None:
         self.store.guard()  # a process frozen past its session exits here, before any output
         topics, outbox = self.topics, self.outbox
-        if outcome.job is not None:
+        if with_job and outcome.job is not None:  # same job id: the jobs table keeps one row
             outbox.publish(topics.jobs, outcome.job.job_id, outcome.job)
         for record in outcome.compiles:
             outbox.publish(topics.compilations, record.compile_key, record)
@@ -132,7 +137,7 @@ class SubmissionLedger:
             # Some records timed out for good: publish the outcome again (downstream
             # deduplicates by event id) rather than lose a result.
             log.warning("republishing %d result(s) after a delivery error", len(outcome.results))
-            self._publish(outcome)
+            self._publish(outcome, with_job=True)
             self.outbox.flush(self._flush_s)
 
     def _mark_done(self, event_ids: list[str]) -> None:

@@ -63,6 +63,24 @@ def _update(**overrides: Any) -> ParameterUpdate:
     return ParameterUpdate(**fields)
 
 
+class _Logged:
+    """A real backend that writes ``backend-run`` into the event log when it starts a job."""
+
+    def __init__(self, inner: Any, log: EventLog) -> None:
+        self._inner, self._log = inner, log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def run_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        self._log.add("backend-run")
+        return self._inner.run_sampler(*args, **kwargs)
+
+    def run_estimator(self, *args: Any, **kwargs: Any) -> Any:
+        self._log.add("backend-run")
+        return self._inner.run_estimator(*args, **kwargs)
+
+
 class Harness:
     """A pipeline on the twins; ``send`` feeds raw bytes, acks are logged as ``ack:<offset>``."""
 
@@ -75,6 +93,7 @@ class Harness:
     ) -> None:
         self.templates = {TEMPLATE.template_id: TEMPLATE}
         self.log = store.log if store is not None else EventLog()
+        backends = BackendRegistry(["aer_simulator"])
         self.store = store or MemoryLedgerStore(self.log)
         self.outbox = MemoryOutbox(self.log)
         self.pipeline = ProcessingPipeline(
@@ -82,7 +101,7 @@ class Harness:
             templates=self.templates.get,
             batcher=TopologyBatcher(max_batch=max_batch, max_wait_s=60.0),
             executor=BatchExecutor(
-                BackendRegistry(["aer_simulator"]).get,
+                lambda name: _Logged(backends.get(name), self.log),
                 CompileCache(),
                 budget=BudgetLedger({}, log=self.store.claims),
                 idempotency=self.store.idempotency,
@@ -125,7 +144,9 @@ def test_a_batch_becomes_durable_in_checkpoint_order() -> None:
     log = h.log
     claim = log.index("claim:acme:3")
     charged = log.index("flush", claim)  # step 2: the claim is durable before the backend
-    published = log.index(f"publish:{TOPICS.results}", charged)
+    handed = log.index(f"publish:{TOPICS.jobs}", charged)  # step 3: announced at hand-off,
+    ran = log.index("backend-run", handed)  # before the backend runs it
+    published = log.index(f"publish:{TOPICS.results}", ran)
     delivered = log.index("outbox-flush", published)
     done = log.index("done:", delivered)  # step 7 waits for the broker's acks
     durable = log.index("flush", done)
