@@ -26,8 +26,8 @@ from schemas.contracts import all_contracts
 from streams.cli.output import console, fail
 from streams.config import load_settings
 from streams.kafka.clients import consumer_config
+from streams.kafka.codec import make_codec
 from streams.kafka.topics import TOPIC_SPECS, TopicNames
-from streams.worker.wiring import make_codec
 
 
 def schemas_cmd(

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from schemas import AvroCodec
 from streams.config import Settings
+from streams.kafka.codec import make_codec
 
 #: Records produced between two polls for delivery reports (flush() serves the rest).
 _POLL_EVERY = 256
@@ -69,8 +70,8 @@ class Publisher:
 
     @classmethod
     def from_settings(cls, settings: Settings, codec: AvroCodec | None = None) -> Publisher:
-        """An idempotent producer for ``settings``."""
-        return cls(Producer(producer_config(settings)), codec)
+        """An idempotent producer for ``settings``, encoding with the configured framing."""
+        return cls(Producer(producer_config(settings)), codec or make_codec(settings))
 
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 
 from streams.config import Settings
+from streams.kafka.codec import make_codec
 from streams.kafka.topics import TopicNames
 from streams.sink.worker import run_sink
 
@@ -35,6 +36,7 @@ def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
         f"{settings.topic_prefix}sink",
         stop,
         **settings.sink_tuning(),
+        codec=make_codec(settings),
     )
 
 

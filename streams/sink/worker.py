@@ -72,12 +72,13 @@ class _SinkLoop:
         sink: ClickHouseSink,
         topics: dict[str, type],
         stop: threading.Event,
+        codec: AvroCodec,
     ) -> None:
         self.consumer = consumer
         self.sink = sink
         self.topics = topics
         self.stop = stop
-        self.codec = AvroCodec()
+        self.codec = codec
 
     def handle(self, msg: Message) -> None:
         topic, partition, offset = _coordinates(msg)
@@ -151,6 +152,7 @@ def run_sink(
     batch_ms: int = 500,
     *,
     flush_when_idle: bool = True,
+    codec: AvroCodec | None = None,
 ) -> None:
     """Consume ``topics`` into ClickHouse at ``dsn`` until ``stop`` is set.
 
@@ -166,6 +168,8 @@ def run_sink(
         flush_when_idle: Also flush when a whole poll brings nothing new: the end of a burst
             is stored at once instead of waiting out ``batch_ms``, while a busy stream still
             forms blocks of up to ``batch_size`` rows.
+        codec: How values are framed (default: single-object encoding); the configured sink
+            passes the registry codec when a schema registry is set.
 
     Raises:
         EngineLockedError: another process still owns the chDB directory after 30 s.
@@ -192,7 +196,7 @@ def run_sink(
             "enable.auto.offset.store": False,
         }
         consumer = Consumer(conf)
-        loop = _SinkLoop(consumer, sink, topics, stop)
+        loop = _SinkLoop(consumer, sink, topics, stop, codec or AvroCodec())
         consumer.subscribe(list(topics), on_revoke=loop.on_revoke, on_lost=loop.on_lost)
         poll_s = min(0.1, batch_ms / 1000)
         while not stop.is_set():

@@ -26,11 +26,12 @@ from processors.intake import Intake
 from processors.pending import SourceRef
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
+from streams.kafka.codec import make_codec
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.template_registry import TemplateRegistry
-from streams.worker.wiring import make_backends, make_codec, make_limits
+from streams.worker.wiring import make_backends, make_limits
 
 log = logging.getLogger(__name__)
 

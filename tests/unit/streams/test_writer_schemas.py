@@ -18,7 +18,7 @@ from processors.validation import Limits
 from schemas import ParameterUpdate, SchemaResolutionError, contract_for, contract_from_json
 from schemas.codec import AvroCodec
 from streams.config import Settings
-from streams.worker.app import make_codec
+from streams.kafka.codec import make_codec
 
 
 def _evolved(tmp_path: Path, *, add: dict[str, object] | None = None, drop: str = "") -> Path:
