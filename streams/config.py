@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         "fake_brisbane",
     )
     template_wait_ms: int = 5_000
+    # Re-key accepted updates by topology key through an internal topic, so templates of one
+    # topology share a worker and its submissions whatever key their producer used. Off: each
+    # update is batched by the worker that owns its input partition (one hop less).
+    route_by_topology: bool = True
     compile_cache_size: int = 256
     # ClickHouse sink: a block is inserted at this many rows or this age, whichever comes first,
     # and as soon as the consumer is caught up when ``sink_flush_when_idle`` (low latency to

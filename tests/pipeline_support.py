@@ -222,7 +222,18 @@ def processor_group(topics: TopicNames) -> str:
     return f"{topics.prefix}processor"
 
 
+def batched_topic(settings: Settings) -> str:
+    """The topic whose committed offsets mean "result durable": the last hop's input.
+
+    With topology routing the input topic is committed once an update is forwarded; the
+    routed topic is committed once its result is published.
+    """
+    topics = TopicNames(settings.topic_prefix)
+    return topics.by_topology if settings.route_by_topology else topics.updates
+
+
 __all__ = [
+    "batched_topic",
     "committed_offsets",
     "end_offsets",
     "processor_group",
@@ -240,14 +251,24 @@ __all__ = [
 
 
 def wait_idle(stack: LocalStack, timeout_s: float = 60) -> None:
-    """Wait until the worker has committed every input offset (all inputs fully handled)."""
-    bootstrap, topic = stack.settings.bootstrap, stack.topics.updates
-    group = processor_group(stack.topics)
+    """Wait until the workers have committed every input offset (all inputs fully handled).
 
-    def idle() -> bool:
-        stack.check()
+    With topology routing, inputs are committed once forwarded; the routed topic is checked
+    after them, so its end offsets already include everything they forwarded.
+    """
+    bootstrap = stack.settings.bootstrap
+    group = processor_group(stack.topics)
+    topics = [stack.topics.updates]
+    if stack.settings.route_by_topology:
+        topics.append(stack.topics.by_topology)
+
+    def committed_all(topic: str) -> bool:
         ends = end_offsets(bootstrap, topic)
         done = committed_offsets(bootstrap, group, topic)
         return all(done.get(p, -1) >= end for p, end in ends.items() if end > 0)
+
+    def idle() -> bool:
+        stack.check()
+        return all(committed_all(topic) for topic in topics)  # in order: inputs first
 
     wait_until(idle, timeout_s, "the worker to commit every input")

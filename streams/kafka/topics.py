@@ -47,6 +47,9 @@ class TopicSpec:
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("circuit-templates", CircuitTemplate, compacted=True, partitions=1),
     TopicSpec("parameter-updates", ParameterUpdate),
+    # Internal: accepted updates, unchanged, re-keyed by topology key so that templates of one
+    # topology reach one worker whatever key their producer used (streams/worker/pipeline.py).
+    TopicSpec("updates-by-topology", ParameterUpdate, retention_ms=24 * 3600 * 1000),
     TopicSpec("jobs-submitted", JobSubmitted),
     TopicSpec("job-results", JobResult),
     TopicSpec("compilations", CompileRecord),
@@ -80,6 +83,11 @@ class TopicNames:
     def updates(self) -> str:
         """Parameter-update input topic."""
         return self.name("parameter-updates")
+
+    @property
+    def by_topology(self) -> str:
+        """Accepted updates re-keyed by topology key (internal repartition topic)."""
+        return self.name("updates-by-topology")
 
     @property
     def jobs(self) -> str:

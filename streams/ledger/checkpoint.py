@@ -74,7 +74,7 @@ class SubmissionLedger:
         self.topics = topics
         self._pool = pool
         self._flush_s = flush_timeout_s
-        self._dead_acks: list[Ack] = []
+        self._pending_acks: list[Ack] = []
         self._dead_sources: list[str] = []
 
     async def _off_loop(self, fn: Callable[..., T], *args: object) -> T:
@@ -146,14 +146,25 @@ class SubmissionLedger:
             ledger.complete(event_ids)
             self.store.flush()
 
+    def forward(self, topic: str, key: str, raw: bytes, ack: Ack) -> None:
+        """Produce an accepted input unchanged to ``topic``; ``ack`` it once the broker has it.
+
+        A crash before the ack forwards it again: the next hop sees the same event id and
+        payload, which the idempotency ledger makes harmless. The ack waits for
+        :meth:`settle_acks`.
+        """
+        self.store.guard()
+        self.outbox.publish_raw(topic, key, raw)
+        self._pending_acks.append(ack)
+
     def dead_letter(self, letter: DeadLetter, ack: Ack, key: str | None = None) -> bool:
         """Publish ``letter`` unless its input already has one; ``ack`` once it is durable.
 
         Keyed by ``key``, else by the letter's event id. Returns whether it was published. The
-        ack waits for :meth:`settle_dead_letters`.
+        ack waits for :meth:`settle_acks`.
         """
         source = source_key(letter)
-        self._dead_acks.append(ack)
+        self._pending_acks.append(ack)
         if self.store.is_dead_lettered(source):  # redelivered after a crash
             return False
         self.store.guard()
@@ -161,24 +172,24 @@ class SubmissionLedger:
         self._dead_sources.append(source)
         return True
 
-    async def settle_dead_letters(self) -> None:
-        """Dead letters' checkpoint: broker acks, then the ledger's marks, then the input acks.
+    async def settle_acks(self) -> None:
+        """Dead letters' and forwards' checkpoint: broker acks, ledger marks, then input acks.
 
         On a delivery error everything is kept for the next call (the records stay queued in
         the producer) instead of being dropped, which would stall the partitions' commits.
         """
-        if not self._dead_acks:
+        if not self._pending_acks:
             return
-        acks, self._dead_acks = self._dead_acks, []
+        acks, self._pending_acks = self._pending_acks, []
         sources, self._dead_sources = self._dead_sources, []
         try:
             await self._off_loop(self.outbox.flush, self._flush_s)
             if sources:
                 await self._off_loop(self._record_dead, sources)
         except PublishError as exc:
-            self._dead_acks = acks + self._dead_acks
+            self._pending_acks = acks + self._pending_acks
             self._dead_sources = sources + self._dead_sources
-            log.warning("dead letters not yet acknowledged, retrying: %s", exc)
+            log.warning("dead letters or forwards not yet acknowledged, retrying: %s", exc)
             return
         for ack in acks:
             ack()

@@ -141,6 +141,10 @@ class MemoryOutbox:
             self.pending.append((topic, key, record))
         self.log.add(f"publish:{topic}:{key}")
 
+    def publish_raw(self, topic: str, key: str | None, value: bytes) -> None:
+        """Queue bytes forwarded unchanged."""
+        self.publish(topic, key, value)
+
     def flush(self, timeout_s: float = 30.0) -> None:
         """Deliver what is queued, or lose it all and raise while ``fail_flushes`` > 0."""
         with self._lock:

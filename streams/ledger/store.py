@@ -54,6 +54,10 @@ class Outbox(Protocol):
         """Enqueue ``record`` under ``key``."""
         ...
 
+    def publish_raw(self, topic: str, key: str | None, value: bytes) -> None:
+        """Enqueue already-encoded bytes under ``key`` (an input forwarded unchanged)."""
+        ...
+
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every enqueued record; raise ``PublishError`` if any failed."""
         ...

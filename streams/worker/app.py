@@ -143,9 +143,22 @@ def _faust_app(
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )
-    source = app.topic(topics.updates, key_serializer="raw", value_serializer="raw")
+    inputs = app.topic(topics.updates, key_serializer="raw", value_serializer="raw")
+    if settings.route_by_topology:
+        # Hop 1 checks and re-keys by topology; hop 2 batches what its partitions hold.
+        routed = app.topic(topics.by_topology, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(source, name="process-updates")
+        @app.agent(inputs, name="route-updates")
+        async def route_updates(stream: Any) -> None:
+            async for event in stream.noack().events():
+                msg = event.message
+                await pipeline.on_input(
+                    event.value, msg.topic, msg.partition, msg.offset, event.ack
+                )
+
+        inputs = routed
+
+    @app.agent(inputs, name="process-updates")
     async def process_updates(stream: Any) -> None:
         async for event in stream.noack().events():
             msg = event.message

@@ -30,6 +30,7 @@ class Parked:
     source: SourceRef
     raw: bytes | None
     ack: Ack
+    route: bool = False  # forward by topology once accepted (hop 1), else batch it here
 
 
 Resume = Callable[[Parked, CircuitTemplate | None], Awaitable[None]]

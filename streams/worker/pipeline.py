@@ -43,6 +43,7 @@ class PipelineStats:
     dead_letters: int = 0
     results: int = 0
     duplicates: int = 0
+    routed: int = 0
     submissions: int = 0
     batch_sizes: Counter[int] = field(default_factory=Counter)  # size -> batches (bounded)
 
@@ -106,27 +107,46 @@ class ProcessingPipeline:
         self.parking = TemplateParking(templates, self._accept, wait_s=template_wait_s)
         self.stats = PipelineStats()
 
+    async def on_input(
+        self, value: bytes | None, topic: str, partition: int, offset: int, ack: Ack
+    ) -> None:
+        """Hop 1 of topology routing: intake, then forward the update keyed by its topology.
+
+        Every check happens here, once per input (dead letters name the input's own offset);
+        the accepted bytes go unchanged to ``updates-by-topology``, where :meth:`on_message`
+        of the worker that owns the topology's partition batches them.
+        """
+        await self._take(value, SourceRef(topic, partition, offset), ack, route=True)
+
     async def on_message(
         self, value: bytes | None, topic: str, partition: int, offset: int, ack: Ack
     ) -> None:
         """Handle one input message; ``ack`` is called once its effects are durable."""
+        await self._take(value, SourceRef(topic, partition, offset), ack, route=False)
+
+    async def _take(self, value: bytes | None, source: SourceRef, ack: Ack, *, route: bool) -> None:
         self.stats.received += 1
-        source = SourceRef(topic, partition, offset)
         decoded = self.intake.decode(value, source)
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded, ack)
             return
+        item = Parked(decoded, source, value, ack, route)
         template = self._templates(decoded.template_id)
         if template is None and self.parking.wait_s > 0:
-            await self.parking.park(Parked(decoded, source, value, ack))
+            await self.parking.park(item)
             return
-        await self._accept(Parked(decoded, source, value, ack), template)
+        await self._accept(item, template)
 
     async def _accept(self, item: Parked, template: CircuitTemplate | None) -> None:
         decoded, source, value, ack = item.update, item.source, item.raw, item.ack
         pending = self.intake.accept(decoded, template, source, value)
         if isinstance(pending, DeadLetter):
             self._dead_letter(pending, ack)
+            return
+        if item.route:
+            topology = pending.template.topology_key
+            self.ledger.forward(self.ledger.topics.by_topology, topology, pending.raw, ack)
+            self.stats.routed += 1
             return
         live = self._live.get(decoded.event_id)
         if live is not None:
@@ -174,7 +194,7 @@ class ProcessingPipeline:
         """Close batches whose ``max_wait`` elapsed; make dead letters durable."""
         for batch in self.batcher.due(ready=self._has_free_slot):
             await self.dispatch(batch)
-        await self.ledger.settle_dead_letters()
+        await self.ledger.settle_acks()
 
     def _has_free_slot(self, backend: str) -> bool:
         slot = self._slots.get(backend)

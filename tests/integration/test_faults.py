@@ -262,7 +262,10 @@ def spent_shots(settings: Settings) -> float:
 def total_lag(settings: Settings) -> int:
     topics = TopicNames(settings.topic_prefix)
     bootstrap = settings.bootstrap
-    groups = [(processor_group(topics), topics.updates)]
+    groups = [
+        (processor_group(topics), topics.updates),
+        (processor_group(topics), topics.by_topology),
+    ]
     groups += [
         (f"{topics.prefix}sink", t)
         for t in (topics.results, topics.jobs, topics.dead_letters, topics.compilations)

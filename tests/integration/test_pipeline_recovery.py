@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 from pipeline_support import (
+    batched_topic,
     claimed_shots,
     committed_offsets,
     processor_group,
@@ -122,7 +123,7 @@ def test_sigterm_drains_and_restart_leaves_one_result_per_event(
         # A clean drain: every input consumed before the stop has its result, and the committed
         # offsets cover exactly those inputs (nothing half-done, nothing to redeliver).
         group = processor_group(stack.topics)
-        committed = committed_offsets(kafka_bootstrap, group, stack.topics.updates)
+        committed = committed_offsets(kafka_bootstrap, group, batched_topic(settings))
         before = Counter(
             r.event_id for r in read_records(kafka_bootstrap, stack.topics.results, JobResult)
         )
@@ -162,6 +163,6 @@ def test_sigterm_flushes_a_partial_batch_before_exit(kafka_bootstrap: str, tmp_p
         results = [futures[u.event_id].result(10) for u in updates]
         assert all(r.status is ResultStatus.SUCCEEDED for r in results)
         committed = committed_offsets(
-            kafka_bootstrap, processor_group(stack.topics), stack.topics.updates
+            kafka_bootstrap, processor_group(stack.topics), batched_topic(settings)
         )
         assert sum(max(o, 0) for o in committed.values()) == len(updates)

@@ -291,3 +291,37 @@ def test_a_parked_update_resumes_when_its_template_arrives() -> None:
     assert [r.event_id for r in h.results()] == [update.event_id]
     assert h.outbox.records(TOPICS.dead_letters) == []
     assert h.acked() == [0]
+
+
+def test_hop_one_forwards_by_topology_and_hop_two_batches_templates_together() -> None:
+    h = Harness(max_batch=4)
+    twin = make_template(
+        real_amplitudes(2, reps=1, parameter_prefix="φ").measure_all(inplace=False), "twin"
+    )
+    assert twin.template_id != TEMPLATE.template_id
+    assert twin.topology_key == TEMPLATE.topology_key
+    h.templates[twin.template_id] = twin
+    updates = [_update(), _update(), _update(template_id=twin.template_id), _update()]
+    bad = CODEC.encode(_update(parameters=(0.1,)))  # wrong count: refused at hop 1
+
+    async def main() -> None:
+        for offset, u in enumerate(updates):
+            await h.pipeline.on_input(CODEC.encode(u), "t.updates", 0, offset, h.ack(offset))
+        await h.pipeline.on_input(bad, "t.updates", 0, 9, h.ack(9))
+        assert h.results() == [] and h.acked() == []  # nothing acked before the broker has it
+        await h.pipeline.tick()
+        forwarded = [(k, v) for t, k, v in h.outbox.delivered if t == TOPICS.by_topology]
+        assert [k for k, _v in forwarded] == [TEMPLATE.topology_key] * 4
+        assert sorted(h.acked()) == [0, 1, 2, 3, 9]
+        # Hop 2: the routed partition's worker batches both templates into one submission.
+        for offset, (_key, raw) in enumerate(forwarded):
+            await h.pipeline.on_message(raw, TOPICS.by_topology, 0, offset, h.ack(100 + offset))
+        await h.pipeline.drain()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    (letter,) = h.outbox.records(TOPICS.dead_letters)
+    assert (letter.error_code, letter.source_offset) == ("parameter_count_mismatch", 9)
+    (job,) = h.outbox.records(TOPICS.jobs)
+    assert set(job.template_ids) == {TEMPLATE.template_id, twin.template_id}
+    assert sorted(r.event_id for r in h.results()) == sorted(u.event_id for u in updates)
