@@ -35,16 +35,41 @@ from sinks.lock import held_engine_lock
 READ_ONLY_KEYWORDS = frozenset({"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH"})
 MAX_REQUEST_BYTES = 1 << 20
 _COMMENT_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_LITERAL_RE = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+# `INTO OUTFILE` is executed by the client side of the engine, which chDB runs in this very
+# process: `readonly=1` does not stop it from writing a file. Table functions that reach files,
+# hosts or processes are refused by `readonly=1` already; refusing them here gives a clear
+# message and does not depend on the engine's version.
+_OUTFILE_RE = re.compile(r"\bINTO\s+OUTFILE\b", re.IGNORECASE)
+_EXTERNAL_FUNCTIONS = (
+    "file|fileCluster|url|urlCluster|s3|s3Cluster|gcs|azureBlobStorage|azureBlobStorageCluster|"
+    "hdfs|hdfsCluster|remote|remoteSecure|cluster|clusterAllReplicas|mysql|postgresql|sqlite|"
+    "mongodb|redis|jdbc|odbc|executable|executablePool|input|iceberg|deltaLake|hudi"
+)
+_TABLE_FUNCTION_RE = re.compile(rf"\b({_EXTERNAL_FUNCTIONS})\s*\(", re.IGNORECASE)
+_SETTINGS_RE = re.compile(r"\bSETTINGS\b", re.IGNORECASE)
 
 
 def check_read_only(sql: str) -> None:
     """Raise :class:`QueryRefusedError` unless ``sql`` is one read-only statement.
 
-    This is a courtesy check that gives a clear message; ``readonly=1`` is the real guard.
+    Refuses more than one statement, any statement but a read, ``INTO OUTFILE``, table
+    functions that reach files, hosts or processes, and ``SETTINGS`` overrides. The engine's
+    ``readonly=1`` on every query stays the second guard.
     """
     body = _COMMENT_RE.sub(" ", sql).strip().rstrip(";").strip()
-    if ";" in body:
+    code = _LITERAL_RE.sub("''", body)  # keywords inside string literals are data, not SQL
+    if ";" in code:
         raise QueryRefusedError("only one statement per query")
+    if _OUTFILE_RE.search(code):
+        raise QueryRefusedError("refused INTO OUTFILE: queries return rows, they write no files")
+    function = _TABLE_FUNCTION_RE.search(code)
+    if function:
+        raise QueryRefusedError(
+            f"refused table function {function.group(1)}(): only qloop's tables may be read"
+        )
+    if _SETTINGS_RE.search(code):
+        raise QueryRefusedError("refused SETTINGS: query settings are fixed (readonly=1)")
     first = body.lstrip("(").split(None, 1)[0].upper() if body else ""
     if first not in READ_ONLY_KEYWORDS:
         allowed = ", ".join(sorted(READ_ONLY_KEYWORDS))

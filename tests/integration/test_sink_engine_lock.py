@@ -80,3 +80,64 @@ def test_lock_is_released_when_the_owner_closes(chdb_dsn: str) -> None:  # noqa:
 
     connect(chdb_dsn).close()
     assert _other(chdb_dsn, "connect") == {"ok": True}
+
+
+_ESCAPES = [
+    ("SELECT 1 INTO OUTFILE '{out}'", "INTO OUTFILE"),
+    ("SELECT * FROM file('/etc/hostname', 'LineAsString')", "file()"),
+    ("SELECT * FROM url('http://127.0.0.1:9/x', CSV, 'a String')", "url()"),
+    ("SELECT 1 SETTINGS readonly = 0", "SETTINGS"),
+]
+
+
+@pytest.mark.parametrize(("sql", "why"), _ESCAPES)
+def test_qloop_query_refuses_escapes_with_one_line(tmp_path: Path, sql: str, why: str) -> None:
+    """Direct path (the engine is free): refused before the engine sees it, no file written."""
+    out = tmp_path / "x.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "query", sql.format(out=out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "QLOOP_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and why in lines[0] and lines[0].startswith("error:"), done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("sql", "why"), _ESCAPES)
+def test_owner_endpoint_refuses_escapes(
+    endpoint: QueryServer,  # noqa: F811
+    chdb_dsn: str,  # noqa: F811
+    tmp_path: Path,
+    sql: str,
+    why: str,
+) -> None:
+    out = tmp_path / "x.csv"
+    status, body = _post(endpoint, {"sql": sql.format(out=out)}, token=endpoint._token)
+    assert status == 403 and why in body["error"]
+    assert not out.exists()
+
+
+def test_owner_endpoint_refuses_a_request_without_its_token(endpoint: QueryServer) -> None:
+    assert _post(endpoint, {"sql": "SELECT 1"}, token=None)[0] == 401
+    assert _post(endpoint, {"sql": "SELECT 1"}, token="guess")[0] == 401  # noqa: S106
+    assert _post(endpoint, {"sql": "SELECT 1"}, token=endpoint._token)[0] == 200
+    assert endpoint.address.startswith("127.0.0.1:")
+
+
+def _post(server: QueryServer, body: dict[str, object], token: str | None) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 - loopback endpoint under test
+        f"http://{server.address}/query", data=json.dumps(body).encode(), headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")

@@ -25,13 +25,27 @@ from sinks.sli import LATENCY_BUCKETS_MS, SLO, Indicator, glob_to_like
     "sql",
     ["SELECT 1", "  -- hi\n select 1;", "WITH 1 AS x SELECT x", "SHOW TABLES",
      "DESCRIBE qloop.results", "EXPLAIN SELECT 1", "(SELECT 1) UNION ALL (SELECT 2)",
-     "/* c */ SELECT ';'"],
+     "/* c */ SELECT ';'", "SELECT 'INTO OUTFILE x'",
+     "SELECT count() FROM qloop.dead_letters WHERE error_message LIKE '%file(%'",
+     "SELECT profile FROM qloop.results"],
 )  # fmt: skip
 def test_read_only_statements_pass(sql: str) -> None:
-    if "';'" in sql:
-        with pytest.raises(QueryRefusedError):  # conservative: a ; anywhere means two statements
-            check_read_only(sql)
-    else:
+    check_read_only(sql)  # keywords inside string literals are data
+
+
+@pytest.mark.parametrize(
+    ("sql", "why"),
+    [("SELECT 1 INTO OUTFILE '/tmp/x.csv'", "INTO OUTFILE"),
+     ("select 1 into  outfile 'x' format CSV", "INTO OUTFILE"),
+     ("SELECT * FROM FILE('/etc/passwd', 'LineAsString')", "file()"),
+     ("SELECT * FROM url ('http://169.254.169.254/', CSV, 'a String')", "url()"),
+     ("WITH x AS (SELECT * FROM s3('https://b/k')) SELECT * FROM x", "s3()"),
+     ("SELECT * FROM remote('10.0.0.1', system.one)", "remote()"),
+     ("SELECT 1 SETTINGS readonly = 0", "SETTINGS"),
+     ("SELECT * FROM executable('x.sh', TSV, 'a String')", "executable()")],
+)  # fmt: skip
+def test_escapes_from_read_only_are_refused_with_the_reason(sql: str, why: str) -> None:
+    with pytest.raises(QueryRefusedError, match=f"(?i){re.escape(why)}"):
         check_read_only(sql)
 
 
