@@ -75,7 +75,7 @@ class Intake:
             occurred_at=self.clock(),
             event_id=update.event_id if update else None,
             tenant=update.tenant if update else None,
-            fingerprint=fingerprint,
+            fingerprint=fingerprint or self.codec.framing.writer_id(raw or b""),
         )
 
     def decode(self, raw: bytes | None, source: SourceRef) -> ParameterUpdate | DeadLetter:

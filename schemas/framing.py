@@ -27,6 +27,10 @@ class Framing(Protocol):
         """Return the writer contract and the body; raise a ContractError if impossible."""
         ...
 
+    def writer_id(self, data: bytes) -> str | None:
+        """The writer-schema reference ``data`` carries, as dead letters store it (or None)."""
+        ...
+
 
 class SingleObjectFraming:
     """Avro single-object encoding with a local table of known writer schemas.
@@ -48,6 +52,12 @@ class SingleObjectFraming:
     def frame(self, contract: Contract, body: bytes) -> bytes:
         """Prefix ``body`` with the magic and the writer fingerprint."""
         return SINGLE_OBJECT_MAGIC + contract.fingerprint + body
+
+    def writer_id(self, data: bytes) -> str | None:
+        """The fingerprint's 8 bytes in wire order, as hex, if ``data`` has the header."""
+        if len(data) < _HEADER_LEN or data[:2] != SINGLE_OBJECT_MAGIC:
+            return None
+        return bytes(data[2:_HEADER_LEN]).hex()
 
     def unframe(self, data: bytes) -> tuple[Contract, memoryview]:
         """Split a single-object message into its writer contract and body."""

@@ -39,6 +39,12 @@ class RegistryFraming:
                 self._contracts[schema_id] = contract
         return _MAGIC + struct.pack(">I", schema_id) + body
 
+    def writer_id(self, data: bytes) -> str | None:
+        """The registry schema id ``data`` carries, as a decimal string (or None)."""
+        if len(data) < 5 or data[:1] != _MAGIC:
+            return None
+        return str(struct.unpack(">I", data[1:5])[0])
+
     def unframe(self, data: bytes) -> tuple[Contract, memoryview]:
         """Look the writer schema up by id (cached) and return it with the body."""
         if len(data) < 5 or data[:1] != _MAGIC:

@@ -325,3 +325,12 @@ def test_hop_one_forwards_by_topology_and_hop_two_batches_templates_together() -
     (job,) = h.outbox.records(TOPICS.jobs)
     assert set(job.template_ids) == {TEMPLATE.template_id, twin.template_id}
     assert sorted(r.event_id for r in h.results()) == sorted(u.event_id for u in updates)
+
+
+def test_a_validate_stage_dead_letter_names_the_writer_schema() -> None:
+    h = Harness()
+    raw = CODEC.encode(_update(shots=0))
+    _run(h, [(raw, 0)])
+    (letter,) = h.outbox.records(TOPICS.dead_letters)
+    assert (letter.stage, letter.error_code) == ("validate", "shots_out_of_range")
+    assert letter.schema_fingerprint == raw[2:10].hex()
