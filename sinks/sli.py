@@ -166,7 +166,7 @@ def sli_report(
                 SELECT backend, toUInt64({good}) AS good, toUInt64({total}) AS total,
                        {quantiles} AS q
                 FROM qloop.sli_results_minute
-                WHERE minute >= {{start:DateTime}} AND minute <= {{end:DateTime}}
+                WHERE minute >= {{start:DateTime64(6)}} AND minute <= {{end:DateTime64(6)}}
                   AND backend LIKE {{backend:String}} AND tenant LIKE {{tenant:String}}
                 GROUP BY backend
             )

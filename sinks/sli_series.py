@@ -81,7 +81,7 @@ def sli_series(
                quantilesExactInclusiveMerge(0.5, 0.95, 0.99)(execute_q),
                quantilesExactInclusiveMerge(0.5, 0.95, 0.99)(end_to_end_q)
         FROM qloop.sli_results_minute
-        WHERE minute >= {start:DateTime} AND minute <= {end:DateTime}
+        WHERE minute >= {start:DateTime64(6)} AND minute <= {end:DateTime64(6)}
           AND ({backend:Nullable(String)} IS NULL OR backend = {backend:Nullable(String)})
           AND ({tenant:Nullable(String)} IS NULL OR tenant = {tenant:Nullable(String)})
         GROUP BY minute, backend, tenant
@@ -127,7 +127,7 @@ def submission_stats(
         SELECT backend, sum(jobs), sum(parameter_sets), uniqExactMerge(distinct_sets),
                if(sum(jobs) = 0, NULL, sum(cache_hits) / sum(jobs)), sum(estimated_cost)
         FROM qloop.sli_jobs_minute
-        WHERE minute >= {start:DateTime} AND minute <= {end:DateTime}
+        WHERE minute >= {start:DateTime64(6)} AND minute <= {end:DateTime64(6)}
         GROUP BY backend ORDER BY backend
         """,
         parameters={"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},

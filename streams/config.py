@@ -6,11 +6,16 @@ exception text, only in the client configs built here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DataDirError(Exception):
+    """The data directory cannot be created or written (one line for the user)."""
 
 
 class Settings(BaseSettings):
@@ -116,6 +121,26 @@ class Settings(BaseSettings):
     #: A fixed per-submission delay added to every backend (stands in for a cloud queue).
     backend_overhead_ms: float = 0.0
 
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory if needed and prove it writable, before anything uses it.
+
+        Raises:
+            DataDirError: it cannot be created or written, with the reason.
+
+        """
+        probe = self.data_dir / f".qloop-write-test-{os.getpid()}"
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise DataDirError(
+                f"data dir {self.data_dir} is not writable ({reason}); "
+                "set QLOOP_DATA_DIR to a directory this user can write"
+            ) from None
+        return self.data_dir
+
     @property
     def kafka_data_dir(self) -> Path:
         """Where the project-managed broker keeps its log and KRaft storage."""
@@ -164,4 +189,4 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["DataDirError", "Settings", "load_settings"]

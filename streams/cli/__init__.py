@@ -17,6 +17,8 @@ import typer
 
 from streams.cli import broker, contract, ops, run
 from streams.cli.output import err_console
+from streams.config import DataDirError
+from streams.kafka.probe import BrokerUnreachableError
 from streams.local.broker import BrokerError
 
 app = typer.Typer(
@@ -38,14 +40,14 @@ app.command("run")(run.run_cmd)
 app.command("bench")(run.bench_cmd)
 
 #: Errors a user can fix: shown as one line, exit code 1.
-USER_ERRORS: tuple[type[Exception], ...] = (BrokerError,)
+USER_ERRORS: tuple[type[Exception], ...] = (BrokerError, BrokerUnreachableError, DataDirError)
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except USER_ERRORS as exc:  # pragma: no cover - commands catch their own
+    except USER_ERRORS as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from streams.cli.output import console, fail
 from streams.config import Settings, load_settings
+from streams.kafka.probe import check_reachable
 from streams.local.broker import BrokerError, LocalBroker, fetch_jars
 
 broker_app = typer.Typer(
@@ -106,6 +107,7 @@ def topics_create(
     from streams.kafka.topics import create_topics
 
     settings = load_settings(topic_prefix=prefix, topic_partitions=partitions)
+    check_reachable(settings.bootstrap)
     try:
         outcome = create_topics(
             settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
@@ -118,19 +120,36 @@ def topics_create(
 
 @topics_app.command("list")
 def topics_list() -> None:
-    """List the qloop topics with partitions and configs."""
+    """List the qloop topics as the cluster has them; mark the ones it lacks."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from streams.kafka.probe import with_client_logger
     from streams.kafka.topics import TOPIC_SPECS
 
     settings = load_settings()
-    table = Table("topic", "record", "cleanup", "partitions")
+    check_reachable(settings.bootstrap)
+    admin = AdminClient(with_client_logger(settings.librdkafka_config()))
+    try:
+        present = admin.list_topics(timeout=10).topics
+    except KafkaException as exc:
+        raise fail(f"could not list topics on {settings.bootstrap}: {exc}") from None
+    table = Table("topic", "record", "cleanup", "partitions", "on the cluster")
+    missing = 0
     for spec in TOPIC_SPECS:
+        name = settings.topic_prefix + spec.suffix
+        found = present.get(name)
+        missing += found is None
         table.add_row(
-            settings.topic_prefix + spec.suffix,
+            name,
             spec.record.__name__ if spec.record else "(internal ledger)",
             spec.config()["cleanup.policy"],
-            str(spec.partitions or settings.topic_partitions),
+            str(len(found.partitions) if found else spec.partitions or settings.topic_partitions),
+            "yes" if found else "[bold red]missing[/] (qloop topics create)",
         )
     console.print(table)
+    if missing:
+        raise typer.Exit(1)
 
 
 def worker_cmd(
@@ -146,8 +165,10 @@ def worker_cmd(
     )
     from schemas import ContractError
 
+    settings = load_settings()
+    settings.ensure_data_dir()
     try:
-        run_worker(load_settings())
+        run_worker(settings)
     except ContractError as exc:
         raise fail(f"refusing to start: {exc}") from None
 

@@ -27,6 +27,7 @@ from streams.cli.output import console, fail
 from streams.config import load_settings
 from streams.kafka.clients import consumer_config
 from streams.kafka.codec import make_codec
+from streams.kafka.probe import check_reachable
 from streams.kafka.topics import TOPIC_SPECS, TopicNames
 
 
@@ -87,9 +88,9 @@ def tail_cmd(
     spec = specs.get(full)
     if spec is None:
         raise fail(f"unknown topic {topic!r}; one of: {', '.join(s.suffix for s in TOPIC_SPECS)}")
+    check_reachable(settings.bootstrap)
     codec = make_codec(settings)
     conf = consumer_config(settings, f"qloop-tail-{uuid.uuid4().hex[:8]}")
-    conf["logger"] = _quiet_logger()
     consumer = Consumer(conf)
     start = OFFSET_BEGINNING if from_beginning else OFFSET_END
 
@@ -141,16 +142,6 @@ def _show(msg: Any, record: type[Any] | None, codec: Any, as_json: bool) -> None
         print(json.dumps(line, default=str), flush=True)
     else:
         console.print(f"[dim]{msg.partition()}:{msg.offset()}[/] [bold]{key}[/] {body}")
-
-
-def _quiet_logger() -> Any:
-    """Keep librdkafka's own log lines off this command's output."""
-    import logging
-
-    logger = logging.getLogger("qloop.tail.librdkafka")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
 
 
 __all__ = ["schemas_cmd", "tail_cmd"]

@@ -16,10 +16,14 @@ console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def fail(message: str) -> typer.Exit:
+#: Exit status after Ctrl-C (128 + SIGINT), the shell convention.
+INTERRUPTED = 130
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``message`` as an error and return the exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 def render_sli(rows: list[dict[str, Any]]) -> Table:

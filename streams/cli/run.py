@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from streams.cli.output import console, fail, render_sli
+from streams.cli.output import INTERRUPTED, console, fail, render_sli
 from streams.config import load_settings
 
 
@@ -28,6 +28,7 @@ def run_cmd(
     from streams.local.stack import StackError
 
     settings = load_settings()
+    settings.ensure_data_dir()
     progress_console = Console(stderr=True) if as_json else console
     interrupted = threading.Event()
 
@@ -45,7 +46,7 @@ def run_cmd(
         # setting an exception") instead of KeyboardInterrupt; the flag tells the two apart.
         if isinstance(exc, SystemError) and not interrupted.is_set():
             raise
-        raise fail("interrupted; everything this run started was stopped") from None
+        raise fail("interrupted; everything this run started was stopped", INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGINT, previous)
     if as_json:

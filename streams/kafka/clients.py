@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from schemas import AvroCodec
 from streams.config import Settings
 from streams.kafka.codec import make_codec
+from streams.kafka.probe import with_client_logger
 
 #: Records produced between two polls for delivery reports (flush() serves the rest).
 _POLL_EVERY = 256
@@ -25,7 +26,7 @@ class PublishError(Exception):
 
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     """Idempotent, durable producer settings (acks=all) with small lingering for batching."""
-    conf = settings.librdkafka_config()
+    conf = with_client_logger(settings.librdkafka_config())
     conf.update(
         {
             "enable.idempotence": True,
@@ -41,7 +42,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """Manual-commit consumer settings: offsets are committed only after effects are durable."""
-    conf = settings.librdkafka_config()
+    conf = with_client_logger(settings.librdkafka_config())
     conf.update(
         {
             "group.id": group_id,

@@ -23,6 +23,7 @@ from schemas import (
     JobSubmitted,
     ParameterUpdate,
 )
+from streams.kafka.probe import with_client_logger
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -133,7 +134,7 @@ def create_topics(
     conf: dict[str, Any], prefix: str, partitions: int = 3, timeout_s: float = 30.0
 ) -> dict[str, str]:
     """Create every topic that does not exist yet; return name -> "created" | "exists"."""
-    admin = AdminClient(conf)
+    admin = AdminClient(with_client_logger(conf))
     wanted = [
         NewTopic(
             f"{prefix}{spec.suffix}",

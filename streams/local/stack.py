@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
 from streams.config import Settings
+from streams.kafka.probe import BrokerUnreachableError, check_reachable
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.stall_fence import EXIT_FENCED
 from streams.local.broker import LocalBroker
@@ -106,12 +107,15 @@ class LocalStack:
                 broker.start()
                 self._broker = broker
         try:
+            check_reachable(settings.bootstrap)
             create_topics(
                 settings.librdkafka_config(),
                 settings.topic_prefix,
                 settings.topic_partitions,
                 timeout_s=15.0,
             )
+        except BrokerUnreachableError as exc:
+            raise StackError(f"{exc} Unset QLOOP_KAFKA_BOOTSTRAP to use the local one.") from None
         except KafkaException as exc:
             raise StackError(
                 f"Kafka at {settings.bootstrap} did not answer ({exc.args[0].str()}); "

@@ -10,6 +10,7 @@ import threading
 
 from streams.config import Settings
 from streams.kafka.codec import make_codec
+from streams.kafka.probe import check_reachable, with_client_logger
 from streams.kafka.topics import TopicNames
 from streams.sink.worker import run_sink
 
@@ -28,9 +29,15 @@ def sink_topics(topics: TopicNames) -> dict[str, type]:
 
 
 def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
-    """Run :func:`~streams.sink.worker.run_sink` for ``settings`` until ``stop`` is set."""
+    """Run :func:`~streams.sink.worker.run_sink` for ``settings`` until ``stop`` is set.
+
+    Raises:
+        BrokerUnreachableError: no bootstrap server answers (one line for the user).
+
+    """
+    check_reachable(settings.bootstrap)
     run_sink(
-        settings.librdkafka_config(),
+        with_client_logger(settings.librdkafka_config()),
         sink_topics(TopicNames(settings.topic_prefix)),
         settings.dsn,
         f"{settings.topic_prefix}sink",

@@ -27,6 +27,7 @@ from processors.pending import SourceRef
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
 from streams.kafka.codec import make_codec
+from streams.kafka.probe import check_reachable
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.worker.pipeline import ProcessingPipeline
@@ -211,6 +212,7 @@ def run_worker(settings: Settings, *, create: bool = True) -> None:
     # Build first: it connects to nothing, so a bad configuration (an unresolvable writer
     # schema) is refused before any Kafka call.
     worker = Worker.build(settings)
+    check_reachable(settings.bootstrap)
     if create:
         create_topics(
             settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions

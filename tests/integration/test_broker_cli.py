@@ -8,8 +8,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+from streams.kafka.topics import TOPIC_SPECS
 from streams.local.broker import LocalBroker, free_port
 
 QLOOP = [sys.executable, "-m", "streams"]
@@ -122,3 +124,25 @@ def test_missing_maven_is_a_clear_error(tmp_path: Path) -> None:
 def test_session_broker_answers(kafka_broker: LocalBroker) -> None:
     status = kafka_broker.status()
     assert status.running and status.answering
+
+
+def test_topics_list_asks_the_cluster_and_marks_what_is_missing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    prefix = f"list{uuid.uuid4().hex[:8]}."
+    env = {
+        **os.environ,
+        "QLOOP_DATA_DIR": str(tmp_path),
+        "QLOOP_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "QLOOP_TOPIC_PREFIX": prefix,
+        "COLUMNS": "250",
+    }
+
+    before = qloop("topics", "list", env=env)
+    assert before.returncode == 1  # nothing created yet under this prefix
+    assert before.stdout.count("missing") == len(TOPIC_SPECS)
+    assert qloop("topics", "create", env=env).returncode == 0
+    after = qloop("topics", "list", env=env)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "missing" not in after.stdout
+    assert f"{prefix}job-results" in after.stdout

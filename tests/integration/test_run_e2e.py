@@ -90,8 +90,9 @@ def test_ctrl_c_stops_everything_it_started(kafka_bootstrap: str, tmp_path: Path
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1
-    assert b"interrupted" in err
+    assert proc.returncode == 130  # 128 + SIGINT, the shell convention
+    lines = err.decode().strip().splitlines()
+    assert lines[-1].startswith("error: interrupted"), err
     assert b"Traceback" not in err
     deadline = time.monotonic() + 30
     while psutil.pid_exists(worker_pid) and time.monotonic() < deadline:
@@ -123,5 +124,6 @@ def test_unreachable_broker_is_one_clear_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 1
-    assert "did not answer" in proc.stderr and "is the broker running?" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "is not reachable" in lines[0] and "is the broker running?" in lines[0]

@@ -141,3 +141,19 @@ def _post(server: QueryServer, body: dict[str, object], token: str | None) -> tu
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_qloop_sli_and_drift_work_while_a_sink_owns_the_engine(
+    endpoint: QueryServer,  # noqa: F811
+    chdb_dsn: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Through the owner's endpoint, time parameters with microseconds must bind (was error 457)."""
+    env = {**os.environ, "QLOOP_CLICKHOUSE_DSN": chdb_dsn, "QLOOP_DATA_DIR": str(tmp_path)}
+    for command in (["sli", "--json"], ["drift", "--json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "streams", *command],
+            cwd=REPO, capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        json.loads(done.stdout)

@@ -1,0 +1,59 @@
+"""Common failures are one line and exit 1: a broker that is down, an unwritable data dir.
+
+A librdkafka client aimed at a closed port retries and logs forever (hundreds of lines before
+any error); the commands probe first. No broker is needed: the port is closed on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.local.broker import free_port
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["topics", "create"], ["topics", "list"], ["topics", "tail", "job-results"], ["worker"],
+     ["sink"], ["canary"], ["run", "vqe-h2"]],
+    ids=lambda c: " ".join(c),
+)  # fmt: skip
+def test_a_broker_that_is_down_is_one_line(command: list[str], tmp_path: Path) -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "QLOOP_DATA_DIR": str(tmp_path), "QLOOP_KAFKA_BOOTSTRAP": bootstrap}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", *command],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1
+    assert lines == [
+        f"error: Kafka at {bootstrap} is not reachable ({bootstrap}: Connection refused); "
+        "is the broker running?"
+        + (" Unset QLOOP_KAFKA_BOOTSTRAP to use the local one." if command[0] == "run" else "")
+    ], done.stderr
+    assert elapsed < 30, f"{elapsed:.1f}s to say so"
+
+
+@pytest.mark.parametrize("command", [["worker"], ["sink"], ["run", "vqe-h2"]], ids=" ".join)
+def test_an_unwritable_data_dir_is_one_line(command: list[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    data_dir = blocker / "data"
+    env = {**os.environ, "QLOOP_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", *command],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: data dir {data_dir} is not writable (Not a directory); "
+        "set QLOOP_DATA_DIR to a directory this user can write"
+    ]
