@@ -146,7 +146,9 @@ class SubmissionLedger:
             ledger.complete(event_ids)
             self.store.flush()
 
-    def forward(self, topic: str, key: str, raw: bytes, ack: Ack) -> None:
+    def forward(
+        self, topic: str, key: str, raw: bytes, ack: Ack, headers: dict[str, str] | None = None
+    ) -> None:
         """Produce an accepted input unchanged to ``topic``; ``ack`` it once the broker has it.
 
         A crash before the ack forwards it again: the next hop sees the same event id and
@@ -154,7 +156,7 @@ class SubmissionLedger:
         :meth:`settle_acks`.
         """
         self.store.guard()
-        self.outbox.publish_raw(topic, key, raw)
+        self.outbox.publish_raw(topic, key, raw, headers)
         self._pending_acks.append(ack)
 
     def dead_letter(self, letter: DeadLetter, ack: Ack, key: str | None = None) -> bool:

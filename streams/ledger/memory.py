@@ -133,6 +133,7 @@ class MemoryOutbox:
         self.pending: list[tuple[str, str | None, Any]] = []
         self.delivered: list[tuple[str, str | None, Any]] = []
         self.fail_flushes = 0
+        self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
 
     def publish(self, topic: str, key: str | None, record: Any) -> None:
@@ -141,8 +142,11 @@ class MemoryOutbox:
             self.pending.append((topic, key, record))
         self.log.add(f"publish:{topic}:{key}")
 
-    def publish_raw(self, topic: str, key: str | None, value: bytes) -> None:
-        """Queue bytes forwarded unchanged."""
+    def publish_raw(
+        self, topic: str, key: str | None, value: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        """Queue bytes forwarded unchanged; their headers are kept in :attr:`headers`."""
+        self.headers.append(dict(headers or {}))
         self.publish(topic, key, value)
 
     def flush(self, timeout_s: float = 30.0) -> None:

@@ -54,7 +54,9 @@ class Outbox(Protocol):
         """Enqueue ``record`` under ``key``."""
         ...
 
-    def publish_raw(self, topic: str, key: str | None, value: bytes) -> None:
+    def publish_raw(
+        self, topic: str, key: str | None, value: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         """Enqueue already-encoded bytes under ``key`` (an input forwarded unchanged)."""
         ...
 

@@ -31,6 +31,7 @@ from streams.kafka.probe import check_reachable
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.worker.pipeline import ProcessingPipeline
+from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
 from streams.worker.wiring import make_backends, make_limits
 
@@ -162,8 +163,11 @@ def _faust_app(
     @app.agent(inputs, name="process-updates")
     async def process_updates(stream: Any) -> None:
         async for event in stream.noack().events():
-            msg = event.message
-            await pipeline.on_message(event.value, msg.topic, msg.partition, msg.offset, event.ack)
+            m = event.message
+            origin = origin_of(event.headers) if settings.route_by_topology else None
+            await pipeline.on_message(
+                event.value, m.topic, m.partition, m.offset, event.ack, origin
+            )
 
     registrations = app.topic(topics.templates, key_serializer="raw", value_serializer="raw")
 

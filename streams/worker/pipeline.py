@@ -29,6 +29,7 @@ from streams.kafka.topics import TopicNames
 from streams.ledger.checkpoint import SubmissionLedger
 from streams.ledger.store import LedgerStore, Outbox
 from streams.worker.parking import Ack, Parked, TemplateParking
+from streams.worker.routing import origin_headers
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,21 @@ class ProcessingPipeline:
         await self._take(value, SourceRef(topic, partition, offset), ack, route=True)
 
     async def on_message(
-        self, value: bytes | None, topic: str, partition: int, offset: int, ack: Ack
+        self,
+        value: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        ack: Ack,
+        origin: SourceRef | None = None,
     ) -> None:
-        """Handle one input message; ``ack`` is called once its effects are durable."""
-        await self._take(value, SourceRef(topic, partition, offset), ack, route=False)
+        """Handle one input message; ``ack`` is called once its effects are durable.
+
+        ``origin`` is the input a routed copy stands for (hop 2): dead letters name it, and
+        copies of one input count as one.
+        """
+        source = origin or SourceRef(topic, partition, offset)
+        await self._take(value, source, ack, route=False)
 
     async def _take(self, value: bytes | None, source: SourceRef, ack: Ack, *, route: bool) -> None:
         self.stats.received += 1
@@ -145,7 +157,9 @@ class ProcessingPipeline:
             return
         if item.route:
             topology = pending.template.topology_key
-            self.ledger.forward(self.ledger.topics.by_topology, topology, pending.raw, ack)
+            self.ledger.forward(
+                self.ledger.topics.by_topology, topology, pending.raw, ack, origin_headers(source)
+            )
             self.stats.routed += 1
             return
         live = self._live.get(decoded.event_id)

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ from schemas import AvroCodec, JobResult, ParameterUpdate, Primitive
 from streams.kafka.topics import TopicNames
 from streams.ledger.memory import EventLog, MemoryLedgerStore, MemoryOutbox
 from streams.worker.pipeline import ProcessingPipeline
+from streams.worker.routing import origin_of
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 TOPICS = TopicNames("t.")
@@ -313,15 +315,30 @@ def test_hop_one_forwards_by_topology_and_hop_two_batches_templates_together() -
         forwarded = [(k, v) for t, k, v in h.outbox.delivered if t == TOPICS.by_topology]
         assert [k for k, _v in forwarded] == [TEMPLATE.topology_key] * 4
         assert sorted(h.acked()) == [0, 1, 2, 3, 9]
+        origins = [origin_of(headers) for headers in h.outbox.headers]
+        assert [o.offset for o in origins if o] == [0, 1, 2, 3]
         # Hop 2: the routed partition's worker batches both templates into one submission.
-        for offset, (_key, raw) in enumerate(forwarded):
-            await h.pipeline.on_message(raw, TOPICS.by_topology, 0, offset, h.ack(100 + offset))
+        for offset, ((_key, raw), origin) in enumerate(zip(forwarded, origins, strict=True)):
+            await h.pipeline.on_message(
+                raw, TOPICS.by_topology, 0, offset, h.ack(100 + offset), origin
+            )
+        await h.pipeline.drain()
+        # A conflicting copy of a done event: its dead letter names the input, not the copy.
+        clash = CODEC.encode(replace(updates[0], parameters=(0.9,) * len(TEMPLATE.parameter_names)))
+        await h.pipeline.on_input(clash, "t.updates", 0, 20, h.ack(20))
+        await h.pipeline.tick()
+        copy = [v for t, _k, v in h.outbox.delivered if t == TOPICS.by_topology][-1]
+        origin = origin_of(h.outbox.headers[-1])
+        await h.pipeline.on_message(copy, TOPICS.by_topology, 0, 4, h.ack(104), origin)
         await h.pipeline.drain()
         h.pipeline.close()
 
     asyncio.run(main())
-    (letter,) = h.outbox.records(TOPICS.dead_letters)
-    assert (letter.error_code, letter.source_offset) == ("parameter_count_mismatch", 9)
+    letters = h.outbox.records(TOPICS.dead_letters)
+    assert [(d.error_code, d.source_topic, d.source_offset) for d in letters] == [
+        ("parameter_count_mismatch", "t.updates", 9),
+        ("idempotency_key_conflict", "t.updates", 20),
+    ]
     (job,) = h.outbox.records(TOPICS.jobs)
     assert set(job.template_ids) == {TEMPLATE.template_id, twin.template_id}
     assert sorted(r.event_id for r in h.results()) == sorted(u.event_id for u in updates)
