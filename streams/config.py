@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=9092, description="Port of the project-managed broker.")
     topic_prefix: str = "qloop."
     topic_partitions: int = 3
+    #: Replication of faust's internal topics (qloop's own topics take the cluster default);
+    #: 3 on a production cluster.
+    replication_factor: int = Field(default=1, ge=1)
     clickhouse_dsn: str | None = Field(
         default=None, description="chdb:///path (embedded) or http(s)://… (server)."
     )
@@ -43,6 +46,8 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: str | None = None
+    #: Tenants the secured local broker creates a principal for (JSON list), e.g. ["acme"].
+    tenants: tuple[str, ...] = ()
     # IBM Quantum: only from the environment or a secret store.
     ibm_token: SecretStr | None = None
     ibm_instance: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,13 +12,20 @@ from rich.table import Table
 
 from streams.cli.output import console, fail
 from streams.config import Settings, load_settings
-from streams.kafka.probe import check_reachable
+from streams.kafka.probe import check_kafka
 from streams.local.broker import BrokerError, LocalBroker, fetch_jars
 
 broker_app = typer.Typer(
     help="The project-managed Kafka broker (KRaft, loopback).", no_args_is_help=True
 )
 topics_app = typer.Typer(help="Topics, created from one definition.", no_args_is_help=True)
+
+
+class Security(StrEnum):
+    """How the local broker listens."""
+
+    none = "none"
+    sasl_ssl = "sasl_ssl"
 
 
 def _settings(data_dir: Path | None = None, port: int | None = None) -> Settings:
@@ -31,9 +39,25 @@ DataDirOpt = Annotated[
 PortOpt = Annotated[int | None, typer.Option("--port", help="Broker port (default 9092).")]
 
 
-def _broker(data_dir: Path | None, port: int | None) -> LocalBroker:
+def _broker(data_dir: Path | None, port: int | None, security: str | None = None) -> LocalBroker:
     settings = _settings(port=port)
-    return LocalBroker(data_dir or settings.kafka_data_dir, port=settings.kafka_port)
+    return LocalBroker(
+        data_dir or settings.kafka_data_dir,
+        port=settings.kafka_port,
+        security=security,
+        tenants=settings.tenants,
+        topic_prefix=settings.topic_prefix,
+    )
+
+
+SecurityOpt = Annotated[
+    Security,
+    typer.Option(
+        "--security",
+        help="none: PLAINTEXT on loopback. sasl_ssl: TLS with a local CA, SCRAM users, ACLs; "
+        "writes <data-dir>/security/clients/<principal>.env for each principal.",
+    ),
+]
 
 
 @broker_app.command("fetch")
@@ -47,9 +71,11 @@ def broker_fetch() -> None:
 
 
 @broker_app.command("start")
-def broker_start(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
+def broker_start(
+    port: PortOpt = None, data_dir: DataDirOpt = None, security: SecurityOpt = Security.none
+) -> None:
     """Start the broker and wait until it answers a metadata request."""
-    broker = _broker(data_dir, port)
+    broker = _broker(data_dir, port, security.value)
     try:
         with console.status(f"starting Kafka on 127.0.0.1:{broker.port} …"):
             status = broker.start()
@@ -57,8 +83,12 @@ def broker_start(port: PortOpt = None, data_dir: DataDirOpt = None) -> None:
         raise fail(str(exc)) from None
     console.print(
         f"broker running: pid {status.pid}, bootstrap 127.0.0.1:{status.port}, "
-        f"log {broker.log_path}"
+        f"security {broker.security}, log {broker.log_path}"
     )
+    if broker.security != "none":
+        console.print(
+            f"client settings: {broker.data_dir / 'security' / 'clients'}/<principal>.env"
+        )
 
 
 @broker_app.command("stop")
@@ -83,13 +113,15 @@ def broker_status(
                     "answering": status.answering,
                     "pid": status.pid,
                     "port": status.port,
+                    "security": _broker(data_dir, None).security,
                     "data_dir": str(status.data_dir),
                 }
             )
         )
     elif status.running:
         state = "answering" if status.answering else "not answering yet"
-        console.print(f"running: pid {status.pid}, port {status.port}, {state}")
+        mode = _broker(data_dir, None).security
+        console.print(f"running: pid {status.pid}, port {status.port}, security {mode}, {state}")
     else:
         console.print(f"not running (data dir {status.data_dir})")
     if not status.running:
@@ -107,7 +139,7 @@ def topics_create(
     from streams.kafka.topics import create_topics
 
     settings = load_settings(topic_prefix=prefix, topic_partitions=partitions)
-    check_reachable(settings.bootstrap)
+    check_kafka(settings)
     try:
         outcome = create_topics(
             settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
@@ -128,7 +160,7 @@ def topics_list() -> None:
     from streams.kafka.topics import TOPIC_SPECS
 
     settings = load_settings()
-    check_reachable(settings.bootstrap)
+    check_kafka(settings)
     admin = AdminClient(with_client_logger(settings.librdkafka_config()))
     try:
         present = admin.list_topics(timeout=10).topics

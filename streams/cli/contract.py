@@ -27,7 +27,7 @@ from streams.cli.output import console, fail
 from streams.config import load_settings
 from streams.kafka.clients import consumer_config
 from streams.kafka.codec import make_codec
-from streams.kafka.probe import check_reachable
+from streams.kafka.probe import check_kafka
 from streams.kafka.topics import TOPIC_SPECS, TopicNames
 
 
@@ -88,7 +88,7 @@ def tail_cmd(
     spec = specs.get(full)
     if spec is None:
         raise fail(f"unknown topic {topic!r}; one of: {', '.join(s.suffix for s in TOPIC_SPECS)}")
-    check_reachable(settings.bootstrap)
+    check_kafka(settings)
     codec = make_codec(settings)
     conf = consumer_config(settings, f"qloop-tail-{uuid.uuid4().hex[:8]}")
     consumer = Consumer(conf)

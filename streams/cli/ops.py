@@ -14,7 +14,7 @@ from rich.table import Table
 
 from streams.cli.output import console, fail, render_sli
 from streams.config import Settings, load_settings
-from streams.kafka.probe import check_reachable
+from streams.kafka.probe import check_kafka
 from streams.local.reports import sli_rows
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -85,7 +85,7 @@ def canary_cmd(
 
     logging.basicConfig(level=log_level.upper())
     settings = load_settings()
-    check_reachable(settings.bootstrap)
+    check_kafka(settings)
     try:
         if interval > 0:
             run_canary(settings, interval, _stop_on_signals())

@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any
 
+from streams.config import Settings
+
 
 class BrokerUnreachableError(Exception):
     """No bootstrap server accepted a TCP connection."""
@@ -46,6 +48,68 @@ def check_reachable(bootstrap: str, timeout_s: float = 3.0) -> None:
     raise BrokerUnreachableError(
         f"Kafka at {bootstrap} is not reachable ({'; '.join(problems)}); is the broker running?"
     )
+
+
+def check_kafka(settings: Settings) -> None:
+    """:func:`check_reachable`, then :func:`check_access` with ``settings``' credentials."""
+    check_reachable(settings.bootstrap)
+    check_access(settings.librdkafka_config())
+
+
+def check_access(conf: dict[str, Any], timeout_s: float = 10.0) -> None:
+    """Return once the cluster answers a metadata request with ``conf``; raise otherwise.
+
+    Run after :func:`check_reachable`: the port answers, but credentials, certificates or the
+    protocol may still be wrong, and a client would then retry (and log) forever.
+
+    Raises:
+        BrokerUnreachableError: the cluster refused us or did not answer, with librdkafka's
+            reason (bad credentials, an untrusted certificate, a protocol mismatch).
+
+    """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    errors: list[KafkaError] = []
+    client_conf: dict[str, Any] = {**conf, "error_cb": errors.append, "logger": _SILENT}
+    admin = AdminClient(client_conf)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin.list_topics(timeout=1.0)
+            return
+        except KafkaException as exc:
+            last: object = exc.args[0] if exc.args else None
+        admin.poll(0.2)  # serves error_cb: authentication and TLS errors arrive there
+        fatal = [e for e in errors if e.code() in _REFUSALS]
+        if fatal or time.monotonic() >= deadline:
+            reason: object = (fatal or errors)[-1] if fatal or errors else last
+            text = _first_line(reason.str() if isinstance(reason, KafkaError) else str(reason))
+            if not fatal and conf.get("security.protocol", "PLAINTEXT") == "PLAINTEXT":
+                text += (
+                    " (a TLS or SASL listener? set QLOOP_KAFKA_SECURITY_PROTOCOL and credentials)"
+                )
+            raise BrokerUnreachableError(
+                f"Kafka at {conf.get('bootstrap.servers')} refused qloop: {text}"
+            )
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no answer"
+
+
+def _refusal_codes() -> frozenset[int]:
+    from confluent_kafka import KafkaError
+
+    return frozenset(
+        {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
+    )
+
+
+_REFUSALS = _refusal_codes()
+_SILENT = logging.getLogger("qloop.librdkafka.probe")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
 
 
 class _OncePerWindow(logging.Filter):
@@ -85,4 +149,11 @@ def with_client_logger(conf: dict[str, Any]) -> dict[str, Any]:
     return {**conf, "logger": _LOGGER}
 
 
-__all__ = ["BrokerUnreachableError", "check_reachable", "client_logger", "with_client_logger"]
+__all__ = [
+    "BrokerUnreachableError",
+    "check_access",
+    "check_kafka",
+    "check_reachable",
+    "client_logger",
+    "with_client_logger",
+]

@@ -12,11 +12,12 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streams.local import security
+from streams.local.broker_config import LOG4J2, kraft_cluster_id, server_properties
 from streams.local.kafka_runtime import (
     KAFKA_VERSION,
     BrokerError,
@@ -28,6 +29,7 @@ from streams.local.kafka_runtime import (
 _PID_FILE = "broker.pid"
 _PORT_FILE = "broker.port"
 _LOG_FILE = "broker.log"
+_SECURITY_FILE = "broker.security"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,56 +78,44 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
-    logs = data_dir / "logs"
-    return "\n".join(
-        [
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            f"log.dirs={logs}",
-            "num.partitions=3",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=10",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=true",
-            "log.retention.hours=168",
-            "",
-        ]
-    )
-
-
-_LOG4J2 = """status = error
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = {log}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = WARN
-logger.apache.name = org.apache.kafka
-logger.apache.level = WARN
-"""
-
-
 class LocalBroker:
     """Start, stop and inspect the single-node broker that lives in ``data_dir``."""
 
-    def __init__(self, data_dir: Path, port: int = 9092, heap: str = "512m") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = 9092,
+        heap: str = "512m",
+        *,
+        security: str | None = None,
+        tenants: tuple[str, ...] = (),
+        topic_prefix: str = "qloop.",
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.heap = heap
+        recorded = self.data_dir / _SECURITY_FILE
+        #: "none" or "sasl_ssl"; None means what the data dir was started with last.
+        self.security = security or (recorded.read_text().strip() if recorded.exists() else "none")
+        self.tenants = tenants
+        self.topic_prefix = topic_prefix
+
+    def admin_conf(self) -> dict[str, Any]:
+        """Librdkafka settings that reach this broker as its administrator."""
+        conf: dict[str, Any] = {"bootstrap.servers": f"127.0.0.1:{self.port}"}
+        if self.security == "sasl_ssl":
+            files = security.prepare(self.data_dir, self.tenants)
+            env = security.client_env(files, security.ADMIN, conf["bootstrap.servers"])
+            conf.update(
+                {
+                    "security.protocol": "SASL_SSL",
+                    "sasl.mechanisms": security.MECHANISM,
+                    "sasl.username": security.ADMIN,
+                    "sasl.password": env["QLOOP_KAFKA_SASL_PASSWORD"],
+                    "ssl.ca.location": env["QLOOP_KAFKA_SSL_CA_LOCATION"],
+                }
+            )
+        return conf
 
     @property
     def log_path(self) -> Path:
@@ -137,7 +127,9 @@ class LocalBroker:
         pid = _read_int(self.data_dir / _PID_FILE)
         port = _read_int(self.data_dir / _PORT_FILE)
         running = pid is not None and _pid_alive(pid)
-        answering = running and port is not None and metadata_ok(f"127.0.0.1:{port}", 2.0)
+        if port is not None:
+            self.port = port
+        answering = running and port is not None and metadata_ok(self.admin_conf(), 2.0)
         return BrokerStatus(running, pid if running else None, port, self.data_dir, answering)
 
     def start(self, timeout_s: float = 90.0) -> BrokerStatus:
@@ -158,16 +150,22 @@ class LocalBroker:
         libs = fetch_jars()
         controller_port = free_port()
         props = self.data_dir / "server.properties"
-        props.write_text(_server_properties(self.data_dir, self.port, controller_port))
-        (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_path))
+        files = None
+        if self.security == "sasl_ssl":
+            files = security.prepare(self.data_dir, self.tenants)
+        lines = security.server_properties(files, self.port, controller_port) if files else None
+        props.write_text(server_properties(self.data_dir, self.port, controller_port, lines))
+        props.chmod(0o600)  # with security on it holds the broker's own credentials
+        (self.data_dir / _SECURITY_FILE).write_text(self.security)
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2.format(log=self.log_path))
         classpath = f"{libs}/*"
         jvm = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseSerialGC", "-Xshare:auto"]
         jvm += [f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}"]
         jvm += ["-cp", classpath]
         if not (self.data_dir / "logs" / "meta.properties").exists():
-            cluster_id = _kraft_cluster_id()
+            cluster_id = kraft_cluster_id()
             fmt = [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}"]
-            fmt += [f"--config={props}"]
+            fmt += [f"--config={props}", *(security.scram_format_args(files) if files else [])]
             proc = subprocess.run(fmt, capture_output=True, text=True, check=False)  # noqa: S603
             if proc.returncode != 0:
                 raise BrokerError("formatting KRaft storage failed:\n" + proc.stdout + proc.stderr)
@@ -188,7 +186,11 @@ class LocalBroker:
                     f"the broker exited with code {child.returncode} during start; "
                     f"last lines of {self.log_path}:\n{self._tail()}"
                 )
-            if metadata_ok(f"127.0.0.1:{self.port}", 2.0):
+            if metadata_ok(self.admin_conf(), 2.0):
+                if files is not None:
+                    bootstrap = f"127.0.0.1:{self.port}"
+                    security.apply_acls(files, bootstrap, self.topic_prefix)
+                    security.write_client_envs(files, bootstrap)
                 return self.status()
             time.sleep(0.25)
         self.stop()
@@ -239,27 +241,12 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _kraft_cluster_id() -> str:
-    """A Kafka-style base64 UUID that never starts with '-'.
-
-    One id in 64 would otherwise begin with '-', and kafka-storage's argument
-    parser then reads it as an option (this failed CI once). Kafka's own
-    ``Uuid.randomUuid`` redraws in that case; so do we, and the caller also
-    passes it as ``--cluster-id=<id>``.
-    """
-    import base64
-
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-def metadata_ok(bootstrap: str, timeout_s: float) -> bool:
-    """True when a broker at ``bootstrap`` answers a metadata request in time."""
+def metadata_ok(target: str | dict[str, Any], timeout_s: float) -> bool:
+    """True when a broker (bootstrap servers, or a client config) answers metadata in time."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "logger": _quiet()})
+    conf = {"bootstrap.servers": target} if isinstance(target, str) else dict(target)
+    admin = AdminClient({**conf, "log_level": 0, "logger": _quiet()})
     try:
         return bool(admin.list_topics(timeout=timeout_s).brokers)
     except Exception:  # noqa: BLE001 - any failure means "not answering yet"

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
 from streams.config import Settings
-from streams.kafka.probe import BrokerUnreachableError, check_reachable
+from streams.kafka.probe import BrokerUnreachableError, check_kafka
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.stall_fence import EXIT_FENCED
 from streams.local.broker import LocalBroker
@@ -107,7 +107,7 @@ class LocalStack:
                 broker.start()
                 self._broker = broker
         try:
-            check_reachable(settings.bootstrap)
+            check_kafka(settings)
             create_topics(
                 settings.librdkafka_config(),
                 settings.topic_prefix,

@@ -6,11 +6,12 @@ topics and the tuning cannot differ between them.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from streams.config import Settings
 from streams.kafka.codec import make_codec
-from streams.kafka.probe import check_reachable, with_client_logger
+from streams.kafka.probe import check_kafka, with_client_logger
 from streams.kafka.topics import TopicNames
 from streams.sink.worker import run_sink
 
@@ -28,6 +29,10 @@ def sink_topics(topics: TopicNames) -> dict[str, type]:
     return {t: cls for t, cls in topics.record_types().items() if t in wanted}
 
 
+#: Written in the data dir once the sink consumes, removed when it stops (healthchecks).
+READY_FILE = "sink.ready"
+
+
 def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
     """Run :func:`~streams.sink.worker.run_sink` for ``settings`` until ``stop`` is set.
 
@@ -35,16 +40,25 @@ def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
         BrokerUnreachableError: no bootstrap server answers (one line for the user).
 
     """
-    check_reachable(settings.bootstrap)
-    run_sink(
-        with_client_logger(settings.librdkafka_config()),
-        sink_topics(TopicNames(settings.topic_prefix)),
-        settings.dsn,
-        f"{settings.topic_prefix}sink",
-        stop,
-        **settings.sink_tuning(),
-        codec=make_codec(settings),
-    )
+    check_kafka(settings)
+    ready = settings.data_dir / READY_FILE
+
+    def mark_ready() -> None:
+        ready.write_text(str(os.getpid()))
+
+    try:
+        run_sink(
+            with_client_logger(settings.librdkafka_config()),
+            sink_topics(TopicNames(settings.topic_prefix)),
+            settings.dsn,
+            f"{settings.topic_prefix}sink",
+            stop,
+            **settings.sink_tuning(),
+            codec=make_codec(settings),
+            on_ready=mark_ready,
+        )
+    finally:
+        ready.unlink(missing_ok=True)
 
 
 __all__ = ["run_configured_sink", "sink_topics"]

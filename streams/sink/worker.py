@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,6 +154,7 @@ def run_sink(
     *,
     flush_when_idle: bool = True,
     codec: AvroCodec | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
     """Consume ``topics`` into ClickHouse at ``dsn`` until ``stop`` is set.
 
@@ -170,6 +172,7 @@ def run_sink(
             forms blocks of up to ``batch_size`` rows.
         codec: How values are framed (default: single-object encoding); the configured sink
             passes the registry codec when a schema registry is set.
+        on_ready: Called once the engine is migrated and the consumer subscribed.
 
     Raises:
         EngineLockedError: another process still owns the chDB directory after 30 s.
@@ -198,6 +201,8 @@ def run_sink(
         consumer = Consumer(conf)
         loop = _SinkLoop(consumer, sink, topics, stop, codec or AvroCodec())
         consumer.subscribe(list(topics), on_revoke=loop.on_revoke, on_lost=loop.on_lost)
+        if on_ready is not None:
+            on_ready()
         poll_s = min(0.1, batch_ms / 1000)
         while not stop.is_set():
             msgs = consumer.consume(num_messages=min(batch_size, 1000), timeout=poll_s)

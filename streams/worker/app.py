@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from processors.pending import SourceRef
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
 from streams.kafka.codec import make_codec
-from streams.kafka.probe import check_reachable
+from streams.kafka.probe import check_kafka
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.worker.pipeline import ProcessingPipeline
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 #: Test-only switch (fault-test negative control): ``1`` runs the worker WITHOUT its idempotency
 #: ledger, so redeliveries re-execute and re-charge. Never set it in production.
 UNSAFE_DISABLE_LEDGER = "QLOOP_UNSAFE_DISABLE_LEDGER"
+#: Written in the data dir once the worker consumes, removed when it stops (healthchecks).
+READY_FILE = "worker.ready"
 
 
 @dataclass
@@ -102,12 +105,13 @@ class Worker:
         await loop.run_in_executor(None, self.store.reconcile)
         self.app.finalize()
         await self.app.start()
-        ready = os.environ.get("QLOOP_READY_FILE")
-        if ready:  # LocalStack waits for this before it reports the stack as up
-            Path(ready).write_text(str(os.getpid()))
+        # LocalStack and compose's healthcheck wait for this file; it goes when the worker stops.
+        ready = Path(os.environ.get("QLOOP_READY_FILE") or self.settings.data_dir / READY_FILE)
+        ready.write_text(str(os.getpid()))
         try:
             await stop.wait()
         finally:
+            ready.unlink(missing_ok=True)
             # faust stops its timers as soon as stop() begins, then waits for every consumed
             # message to be acked before it fires on_before_shutdown: a batch still waiting
             # for max_wait would never close and the worker would hang until SIGKILL. So keep
@@ -139,7 +143,8 @@ def _faust_app(
         datadir=str(settings.data_dir / "faust"),
         web_enabled=False,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,
+        broker_credentials=_faust_credentials(settings),
         producer_acks=-1,
         stream_buffer_maxsize=max(64, settings.max_batch * 2),
         broker_commit_every=1000,
@@ -211,12 +216,31 @@ def _faust_app(
     return app
 
 
+def _faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    """The Kafka security settings in faust's terms (aiokafka underneath), None for PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_location)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    password = settings.kafka_sasl_password
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=password.get_secret_value() if password is not None else None,
+        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+        ssl_context=context,
+    )
+
+
 def run_worker(settings: Settings, *, create: bool = True) -> None:
     """Blocking entry point of ``qloop worker``: SIGTERM/SIGINT stop it cleanly."""
     # Build first: it connects to nothing, so a bad configuration (an unresolvable writer
     # schema) is refused before any Kafka call.
     worker = Worker.build(settings)
-    check_reachable(settings.bootstrap)
+    check_kafka(settings)
     if create:
         create_topics(
             settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.local import broker
+from streams.local import broker_config
 
 
 def _uuids(*first_bytes: int) -> Iterator[uuid.UUID]:
@@ -21,13 +21,13 @@ def test_an_id_that_would_start_with_a_dash_is_redrawn(monkeypatch: pytest.Monke
     # argument parser reads such an id as an option (a CI run failed on this).
     draws = _uuids(0xF8, 0xF9, 0x12)
     monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
-    cluster_id = broker._kraft_cluster_id()
+    cluster_id = broker_config.kraft_cluster_id()
     assert not cluster_id.startswith("-")
     assert base64.urlsafe_b64decode(cluster_id + "==")[0] == 0x12
 
 
 def test_ids_are_22_char_kafka_uuids() -> None:
-    ids = {broker._kraft_cluster_id() for _ in range(2000)}
+    ids = {broker_config.kraft_cluster_id() for _ in range(2000)}
     assert len(ids) == 2000
     for cluster_id in ids:
         assert len(cluster_id) == 22
