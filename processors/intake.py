@@ -99,6 +99,22 @@ class Intake:
             return self.reject(problem, VALIDATE, source, data, update=update)
         return update
 
+    def check_tenant(
+        self, update: ParameterUpdate, owner: str | None, source: SourceRef, raw: bytes | None
+    ) -> DeadLetter | None:
+        """Refuse an update whose payload names another tenant than the one that sent it.
+
+        ``owner`` is the tenant the transport authenticated (multi-tenant mode: the tenant
+        whose topic, and so whose ACL, the input came through); budgets and results follow it.
+        """
+        if update.tenant == owner:
+            return None
+        mismatch = Rejection(
+            ErrorCode.TENANT_NOT_ALLOWED,
+            f"the payload names tenant {update.tenant!r}; it was sent as {owner!r}",
+        )
+        return self.reject(mismatch, VALIDATE, source, raw, update=update)
+
     def accept(
         self,
         update: ParameterUpdate,

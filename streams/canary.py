@@ -125,7 +125,10 @@ def canary_loop(
 def _open(settings: Settings, create: bool) -> tuple[Publisher, TopicNames]:
     if create:  # idempotent, as the worker does: a fresh cluster gets the canary topics too
         create_topics(
-            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+            settings.librdkafka_config(),
+            settings.topic_prefix,
+            settings.topic_partitions,
+            tenants=settings.topic_tenants,
         )
     return Publisher.from_settings(settings), TopicNames(settings.topic_prefix)
 

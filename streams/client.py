@@ -96,10 +96,14 @@ class QloopClient:
     def __init__(self, settings: Settings, topics: TopicNames | None = None) -> None:
         self.settings = settings
         self.topics = topics or TopicNames(settings.topic_prefix)
+        self._updates, results = self.topics.updates, self.topics.results
+        if settings.tenant_topics:  # multi-tenant mode: the tenant's own topics, per its ACLs
+            if not settings.tenant:
+                raise ValueError("multi-tenant mode (QLOOP_TENANT_TOPICS) needs QLOOP_TENANT")
+            self._updates = self.topics.tenant_updates(settings.tenant)
+            results = self.topics.tenant_results(settings.tenant)
         self._publisher = Publisher.from_settings(settings)
-        self._listener = _ResultListener(
-            settings.librdkafka_config(), self.topics.results, self._publisher
-        )
+        self._listener = _ResultListener(settings.librdkafka_config(), results, self._publisher)
 
     def register_template(self, template: CircuitTemplate) -> str:
         """Publish ``template`` to the compacted topic and wait for the ack."""
@@ -112,7 +116,7 @@ class QloopClient:
         futures = {}
         for update in updates:
             futures[update.event_id] = self._listener.expect(update.event_id)
-            self._publisher.publish(self.topics.updates, update.template_id, update)
+            self._publisher.publish(self._updates, update.template_id, update)
         self._publisher.flush()
         return futures
 

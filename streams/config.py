@@ -7,11 +7,14 @@ exception text, only in the client configs built here.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TENANT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class DataDirError(Exception):
@@ -46,8 +49,15 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: str | None = None
-    #: Tenants the secured local broker creates a principal for (JSON list), e.g. ["acme"].
+    #: Tenants the secured local broker creates a principal for (JSON list), e.g. ["acme"];
+    #: with ``tenant_topics`` also the tenants that get their own input and result topics.
     tenants: tuple[str, ...] = ()
+    #: Multi-tenant mode: each tenant produces to ``<prefix>tenant.<name>.parameter-updates``
+    #: and reads ``<prefix>tenant.<name>.job-results``; the worker takes the tenant from the
+    #: topic (which ACLs tie to the tenant's principal), never from the payload.
+    tenant_topics: bool = False
+    #: The tenant a client process acts as in multi-tenant mode.
+    tenant: str | None = None
     # IBM Quantum: only from the environment or a secret store.
     ibm_token: SecretStr | None = None
     ibm_instance: str | None = None
@@ -125,6 +135,19 @@ class Settings(BaseSettings):
     drift_max_tv_to_ideal: float = 0.25
     #: A fixed per-submission delay added to every backend (stands in for a cloud queue).
     backend_overhead_ms: float = 0.0
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [t for t in tenants if not _TENANT_NAME.fullmatch(t)]
+        if bad:
+            raise ValueError(f"tenant names may hold letters, digits, '_' and '-' only: {bad}")
+        return tenants
+
+    @property
+    def topic_tenants(self) -> tuple[str, ...]:
+        """Tenants with their own topics: ``tenants`` in multi-tenant mode, else none."""
+        return self.tenants if self.tenant_topics else ()
 
     def ensure_data_dir(self) -> Path:
         """Create the data directory if needed and prove it writable, before anything uses it.

@@ -142,7 +142,10 @@ def topics_create(
     check_kafka(settings)
     try:
         outcome = create_topics(
-            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+            settings.librdkafka_config(),
+            settings.topic_prefix,
+            settings.topic_partitions,
+            tenants=settings.topic_tenants,
         )
     except KafkaException as exc:
         raise fail(f"could not create topics on {settings.bootstrap}: {exc}") from None

@@ -120,6 +120,21 @@ class TopicNames:
         """Compacted CalibrationSnapshot topic, keyed by ``backend/calibration_id``."""
         return self.name("calibrations")
 
+    def tenant_updates(self, tenant: str) -> str:
+        """A tenant's own input topic (multi-tenant mode)."""
+        return self.name(f"tenant.{tenant}.parameter-updates")
+
+    def tenant_results(self, tenant: str) -> str:
+        """A tenant's own result topic (multi-tenant mode)."""
+        return self.name(f"tenant.{tenant}.job-results")
+
+    def tenant_of(self, topic: str) -> str | None:
+        """The tenant whose input topic ``topic`` is, or None for a shared topic."""
+        head = self.name("tenant.")
+        if not topic.startswith(head) or not topic.endswith(".parameter-updates"):
+            return None
+        return topic[len(head) : -len(".parameter-updates")] or None
+
     @property
     def ledger(self) -> str:
         """Internal compacted submission ledger."""
@@ -130,10 +145,29 @@ class TopicNames:
         return {self.name(s.suffix): s.record for s in TOPIC_SPECS if s.record is not None}
 
 
+def tenant_specs(tenants: tuple[str, ...]) -> tuple[TopicSpec, ...]:
+    """Each tenant's input and result topics (multi-tenant mode)."""
+    return tuple(
+        spec
+        for t in tenants
+        for spec in (
+            TopicSpec(f"tenant.{t}.parameter-updates", ParameterUpdate),
+            TopicSpec(f"tenant.{t}.job-results", JobResult),
+        )
+    )
+
+
 def create_topics(
-    conf: dict[str, Any], prefix: str, partitions: int = 3, timeout_s: float = 30.0
+    conf: dict[str, Any],
+    prefix: str,
+    partitions: int = 3,
+    timeout_s: float = 30.0,
+    tenants: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """Create every topic that does not exist yet; return name -> "created" | "exists"."""
+    """Create every topic that does not exist yet; return name -> "created" | "exists".
+
+    ``tenants`` adds each tenant's own input and result topics (multi-tenant mode).
+    """
     admin = AdminClient(with_client_logger(conf))
     wanted = [
         NewTopic(
@@ -142,7 +176,7 @@ def create_topics(
             replication_factor=1 if _single_node(admin, timeout_s) else -1,
             config=spec.config(),
         )
-        for spec in TOPIC_SPECS
+        for spec in (*TOPIC_SPECS, *tenant_specs(tenants))
     ]
     outcome: dict[str, str] = {}
     for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
@@ -178,4 +212,4 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) ->
         time.sleep(0.1)
 
 
-__all__ = ["TOPIC_SPECS", "TopicNames", "TopicSpec", "create_topics"]
+__all__ = ["TOPIC_SPECS", "TopicNames", "TopicSpec", "create_topics", "tenant_specs"]

@@ -57,6 +57,8 @@ class SubmissionLedger:
         topics: The output topics.
         pool: Threads for the blocking steps (admission, backend, flushes).
         flush_timeout_s: How long a flush may wait for the broker.
+        results_topic: Where a tenant's results go (multi-tenant mode: the tenant's own topic;
+            else the shared ``job-results``).
 
     """
 
@@ -68,8 +70,10 @@ class SubmissionLedger:
         pool: Executor,
         *,
         flush_timeout_s: float = FLUSH_TIMEOUT_S,
+        results_topic: Callable[[str], str] | None = None,
     ) -> None:
         self.store = store
+        self.results_topic = results_topic or (lambda _tenant: topics.results)
         self.outbox = outbox
         self.topics = topics
         self._pool = pool
@@ -126,7 +130,7 @@ class SubmissionLedger:
         for record in outcome.compiles:
             outbox.publish(topics.compilations, record.compile_key, record)
         for result in outcome.results:
-            outbox.publish(topics.results, result.event_id, result)
+            outbox.publish(self.results_topic(result.tenant), result.event_id, result)
         for letter in outcome.dead_letters:
             outbox.publish(topics.dead_letters, letter.event_id, letter)
 

@@ -33,6 +33,7 @@ class KafkaLedgerStore:
         topics: The topics (ledger, dead letters, results).
         codec: Decodes the dead-letter topic.
         deduplicate: False runs WITHOUT idempotency (the fault suite's negative control).
+        tenants: Tenants with their own result topics (multi-tenant mode), for reconciliation.
 
     """
 
@@ -44,6 +45,7 @@ class KafkaLedgerStore:
         codec: AvroCodec,
         *,
         deduplicate: bool = True,
+        tenants: tuple[str, ...] = (),
     ) -> None:
         self.journal = KafkaJournal(producer_conf, reader_conf, topics.ledger)
         self.claims: ClaimLog = JournalClaimLog(self.journal)
@@ -57,7 +59,8 @@ class KafkaLedgerStore:
         #: Its limit is set from the group session timeout once the faust app exists.
         self.fence = StallFence(limit_s=30.0)
         self._reader_conf = reader_conf
-        self._results_topic = topics.results
+        # Multi-tenant mode: results live in each tenant's own topic.
+        self._results_topics = [topics.tenant_results(t) for t in tenants] or [topics.results]
 
     def start(self) -> None:
         """Arm the fence, then replay the ledger and the dead-letter topic (blocking)."""
@@ -82,7 +85,7 @@ class KafkaLedgerStore:
             ledger.complete(event_ids)
             self.flush()
 
-        return reconcile_published(self.journal, self._reader_conf, self._results_topic, mark_done)
+        return reconcile_published(self.journal, self._reader_conf, self._results_topics, mark_done)
 
     def guard(self) -> None:
         """Exit if this process was frozen past its group session (see the stall fence)."""

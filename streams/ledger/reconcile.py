@@ -73,26 +73,30 @@ def published_among(
 def reconcile_published(
     journal: KafkaJournal,
     reader_conf: dict[str, Any],
-    results_topic: str,
+    results_topics: list[str],
     mark_done: Callable[[list[str]], None],
 ) -> int:
-    """Mark ``done`` every outstanding paid set whose result is already published."""
+    """Mark ``done`` every outstanding paid set whose result is already published.
+
+    ``results_topics``: the shared result topic, or every tenant's in multi-tenant mode.
+    """
     outstanding = journal.outstanding_paid()
     if not outstanding:
         return 0
     since_ms = max(0, int((min(outstanding.values()) - CLOCK_SLACK_S) * 1000))
     found: set[str] = set()
-    for attempt in range(_ATTEMPTS):
-        try:
-            found = published_among(reader_conf, results_topic, set(outstanding), since_ms)
-            break
-        except KafkaException as exc:  # metadata still settling (a new topic, a moved leader)
-            if attempt + 1 == _ATTEMPTS:
-                # Not fatal: the sets run again (free) and may publish a second result record,
-                # which is what happened before this check existed.
-                log.warning("could not read %s to reconcile paid sets: %s", results_topic, exc)
-                return 0
-            time.sleep(1.0 + attempt)
+    for results_topic in results_topics:
+        for attempt in range(_ATTEMPTS):
+            try:
+                found |= published_among(reader_conf, results_topic, set(outstanding), since_ms)
+                break
+            except KafkaException as exc:  # metadata still settling (a new topic, a leader)
+                if attempt + 1 == _ATTEMPTS:
+                    # Not fatal: the sets run again (free) and may publish a second result
+                    # record, which is what happened before this check existed.
+                    log.warning("could not read %s to reconcile paid sets: %s", results_topic, exc)
+                    break
+                time.sleep(1.0 + attempt)
     if found:
         log.warning("%d paid set(s) already have a published result: marked done", len(found))
         mark_done(sorted(found))

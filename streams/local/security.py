@@ -151,8 +151,10 @@ def scram_format_args(files: SecurityFiles) -> list[str]:
 
 
 def client_env(files: SecurityFiles, principal: str, bootstrap: str) -> dict[str, str]:
-    """The ``QLOOP_KAFKA_*`` variables for ``principal``'s clients."""
+    """The ``QLOOP_KAFKA_*`` variables for ``principal``'s clients (and a tenant's name)."""
+    tenant = principal.removeprefix("tenant-") if principal.startswith("tenant-") else None
     return {
+        **({"QLOOP_TENANT": tenant, "QLOOP_TENANT_TOPICS": "true"} if tenant else {}),
         "QLOOP_KAFKA_BOOTSTRAP": bootstrap,
         "QLOOP_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
         "QLOOP_KAFKA_SASL_MECHANISM": MECHANISM,
@@ -177,17 +179,17 @@ def _acl_api() -> Any:
 
 
 def _bindings(prefix: str, principal: str, grants: list[tuple[str, str, str]]) -> list[Any]:
+    """ACL bindings; a name ending in ``$`` is one exact topic, others are prefixes."""
     k = _acl_api()
 
     out = []
     for resource, name, operation in grants:
+        exact = resource == "BROKER" or name.endswith("$")
         out.append(
             k.AclBinding(
                 k.ResourceType[resource],
-                name if resource == "BROKER" else prefix + name,
-                k.ResourcePatternType.LITERAL
-                if resource == "BROKER"
-                else k.ResourcePatternType.PREFIXED,
+                name if resource == "BROKER" else prefix + name.removesuffix("$"),
+                k.ResourcePatternType.LITERAL if exact else k.ResourcePatternType.PREFIXED,
                 f"User:{principal}",
                 "*",
                 k.AclOperation[operation],
@@ -201,8 +203,9 @@ def apply_acls(files: SecurityFiles, bootstrap: str, prefix: str) -> int:
     """Grant each principal what its role needs under ``prefix``; return the bindings created.
 
     The worker reads and writes every qloop topic and owns its consumer groups; the sink reads
-    the result topics; a tenant writes templates and updates and reads results. Tenants do not
-    yet get results of their own only: that needs per-tenant topics (documented).
+    them. A tenant writes templates and its own input topic and reads its own result topic
+    (multi-tenant mode, ``QLOOP_TENANT_TOPICS``): nothing shared but the content-addressed
+    templates, so it can neither read another tenant's results nor send as another tenant.
     """
     from confluent_kafka.admin import AdminClient
 
@@ -212,17 +215,19 @@ def apply_acls(files: SecurityFiles, bootstrap: str, prefix: str) -> int:
     worker += [("GROUP", "", "READ")]  # the faust group is <prefix>processor
     worker += [("BROKER", "kafka-cluster", "DESCRIBE"), ("BROKER", "kafka-cluster", "CREATE")]
     sink = [("TOPIC", "", "READ"), ("TOPIC", "", "DESCRIBE"), ("GROUP", "", "READ")]
-    tenant = [
-        ("TOPIC", "circuit-templates", "WRITE"),
-        ("TOPIC", "parameter-updates", "WRITE"),
-        ("TOPIC", "", "DESCRIBE"),
-        ("TOPIC", "job-results", "READ"),
-        ("TOPIC", "dead-letters", "READ"),
-    ]
     bindings = _bindings(prefix, WORKER, worker) + _bindings(prefix, SINK, sink)
     tenants = [p for p in files.passwords if p.startswith("tenant-")]
     for principal in tenants:
-        bindings += _bindings(prefix, principal, tenant)
+        name = principal.removeprefix("tenant-")
+        own = [
+            ("TOPIC", "circuit-templates$", "WRITE"),
+            ("TOPIC", "circuit-templates$", "DESCRIBE"),
+            ("TOPIC", f"tenant.{name}.parameter-updates$", "WRITE"),
+            ("TOPIC", f"tenant.{name}.parameter-updates$", "DESCRIBE"),
+            ("TOPIC", f"tenant.{name}.job-results$", "READ"),
+            ("TOPIC", f"tenant.{name}.job-results$", "DESCRIBE"),
+        ]
+        bindings += _bindings(prefix, principal, own)
     # Consumer groups not named after the topic prefix (client listeners, table readers, tail).
     for principal in (WORKER, SINK, *tenants):
         bindings += _unprefixed_groups(principal)

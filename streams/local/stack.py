@@ -113,6 +113,7 @@ class LocalStack:
                 settings.topic_prefix,
                 settings.topic_partitions,
                 timeout_s=15.0,
+                tenants=settings.topic_tenants,
             )
         except BrokerUnreachableError as exc:
             raise StackError(f"{exc} Unset QLOOP_KAFKA_BOOTSTRAP to use the local one.") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 
+from schemas import JobResult
 from streams.config import Settings
 from streams.kafka.codec import make_codec
 from streams.kafka.probe import check_kafka, with_client_logger
@@ -16,8 +17,11 @@ from streams.kafka.topics import TopicNames
 from streams.sink.worker import run_sink
 
 
-def sink_topics(topics: TopicNames) -> dict[str, type]:
-    """What the sink stores: results, jobs, compile records, dead letters and canary records."""
+def sink_topics(topics: TopicNames, tenants: tuple[str, ...] = ()) -> dict[str, type]:
+    """What the sink stores: results, jobs, compile records, dead letters and canary records.
+
+    ``tenants``: in multi-tenant mode, each tenant's own result topic too.
+    """
     wanted = {
         topics.results,
         topics.jobs,
@@ -26,7 +30,8 @@ def sink_topics(topics: TopicNames) -> dict[str, type]:
         topics.canary_runs,
         topics.calibrations,
     }
-    return {t: cls for t, cls in topics.record_types().items() if t in wanted}
+    stored = {t: cls for t, cls in topics.record_types().items() if t in wanted}
+    return {**stored, **{topics.tenant_results(t): JobResult for t in tenants}}
 
 
 #: Written in the data dir once the sink consumes, removed when it stops (healthchecks).
@@ -49,7 +54,7 @@ def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
     try:
         run_sink(
             with_client_logger(settings.librdkafka_config()),
-            sink_topics(TopicNames(settings.topic_prefix)),
+            sink_topics(TopicNames(settings.topic_prefix), settings.topic_tenants),
             settings.dsn,
             f"{settings.topic_prefix}sink",
             stop,

@@ -69,7 +69,12 @@ class Worker:
         if not deduplicate:
             log.warning("%s=1: idempotency DISABLED (fault-test control)", UNSAFE_DISABLE_LEDGER)
         store = KafkaLedgerStore(
-            producer_config(settings), reader_conf, topics, codec, deduplicate=deduplicate
+            producer_config(settings),
+            reader_conf,
+            topics,
+            codec,
+            deduplicate=deduplicate,
+            tenants=settings.topic_tenants,
         )
         budgets = {t: Budget(**b) for t, b in settings.budgets.items()}
         default = None
@@ -92,6 +97,7 @@ class Worker:
             topics=topics,
             max_in_flight=settings.max_in_flight,
             template_wait_s=settings.template_wait_ms / 1000,
+            tenant_topics=settings.tenant_topics,
         )
         app = _faust_app(settings, topics, pipeline, store)
         store.fence.limit_s = float(app.conf.broker_session_timeout) / 2
@@ -150,7 +156,9 @@ def _faust_app(
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )
-    inputs = app.topic(topics.updates, key_serializer="raw", value_serializer="raw")
+    # Multi-tenant mode: only the tenants' own input topics, whose ACLs say who wrote them.
+    names = [topics.tenant_updates(t) for t in settings.topic_tenants] or [topics.updates]
+    inputs = app.topic(*names, key_serializer="raw", value_serializer="raw")
     if settings.route_by_topology:
         # Hop 1 checks and re-keys by topology; hop 2 batches what its partitions hold.
         routed = app.topic(topics.by_topology, key_serializer="raw", value_serializer="raw")
@@ -243,7 +251,10 @@ def run_worker(settings: Settings, *, create: bool = True) -> None:
     check_kafka(settings)
     if create:
         create_topics(
-            settings.librdkafka_config(), settings.topic_prefix, settings.topic_partitions
+            settings.librdkafka_config(),
+            settings.topic_prefix,
+            settings.topic_partitions,
+            tenants=settings.topic_tenants,
         )
 
     async def main() -> None:

@@ -85,6 +85,7 @@ class ProcessingPipeline:
         topics: TopicNames,
         max_in_flight: int,
         template_wait_s: float,
+        tenant_topics: bool = False,
     ) -> None:
         self.intake = intake
         self._templates = templates
@@ -104,7 +105,15 @@ class ProcessingPipeline:
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
-        self.ledger = SubmissionLedger(store, outbox, topics, self._pool)
+        #: Multi-tenant mode: an input's tenant is its topic's, and results go to the tenant's.
+        self.tenant_topics = tenant_topics
+        self.ledger = SubmissionLedger(
+            store,
+            outbox,
+            topics,
+            self._pool,
+            results_topic=topics.tenant_results if tenant_topics else None,
+        )
         self.parking = TemplateParking(templates, self._accept, wait_s=template_wait_s)
         self.stats = PipelineStats()
 
@@ -142,6 +151,12 @@ class ProcessingPipeline:
         if isinstance(decoded, DeadLetter):
             self._dead_letter(decoded, ack)
             return
+        if self.tenant_topics:
+            owner = self.ledger.topics.tenant_of(source.topic)
+            refused = self.intake.check_tenant(decoded, owner, source, value)
+            if refused is not None:
+                self._dead_letter(refused, ack)
+                return
         item = Parked(decoded, source, value, ack, route)
         template = self._templates(decoded.template_id)
         if template is None and self.parking.wait_s > 0:

@@ -107,9 +107,9 @@ def test_reconcile_marks_done_the_paid_sets_whose_results_are_on_the_topic(
         restarted.flush()
 
     conf = consumer_config(settings, "unused")
-    assert reconcile_published(restarted, conf, topics.results, mark_done) == 2
+    assert reconcile_published(restarted, conf, [topics.results], mark_done) == 2
     assert restarted.get("event/e0") == f"done:{0:064d}"
     assert restarted.get("event/e2") == f"done:{2:064d}"
     assert restarted.get("event/e1") == f"paid:{1:064d}"  # never published: run it again
     assert set(restarted.outstanding_paid()) == {"e1"}
-    assert reconcile_published(restarted, conf, topics.results, mark_done) == 0
+    assert reconcile_published(restarted, conf, [topics.results], mark_done) == 0

@@ -11,15 +11,24 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from pipeline_support import sampler_circuit
 
+from processors import make_template
+from schemas import AvroCodec, DeadLetter, ResultStatus
+from streams.client import QloopClient, new_update
+from streams.config import Settings
+from streams.kafka.topics import TopicNames
 from streams.local import security
 from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 PREFIX = f"sec{uuid.uuid4().hex[:6]}."
@@ -109,12 +118,9 @@ def test_a_plaintext_client_cannot_connect(secured: LocalBroker, tmp_path: Path)
     assert "QLOOP_KAFKA_SECURITY_PROTOCOL" in lines[0]
 
 
-def test_a_tenant_cannot_act_as_the_worker(secured: LocalBroker, tmp_path: Path) -> None:
-    """ACLs: a tenant may produce updates but not write results or read the ledger."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
-
-    env = client_env(secured, "tenant-acme")
-    conf = {
+def kafka_conf(env: dict[str, str]) -> dict[str, str]:
+    """librdkafka settings from a principal's env file (another team's client would do this)."""
+    return {
         "bootstrap.servers": env["QLOOP_KAFKA_BOOTSTRAP"],
         "security.protocol": "SASL_SSL",
         "sasl.mechanisms": security.MECHANISM,
@@ -122,24 +128,88 @@ def test_a_tenant_cannot_act_as_the_worker(secured: LocalBroker, tmp_path: Path)
         "sasl.password": env["QLOOP_KAFKA_SASL_PASSWORD"],
         "ssl.ca.location": env["QLOOP_KAFKA_SSL_CA_LOCATION"],
     }
-    worker_env = {**client_env(secured, security.WORKER), "QLOOP_DATA_DIR": str(tmp_path)}
-    assert qloop(worker_env, "topics", "create").returncode == 0
-    delivered: list[object] = []
 
-    def report(err: object, _msg: object) -> None:
-        delivered.append(err)
 
-    producer = Producer({**conf, "message.timeout.ms": 10_000})
-    producer.produce(f"{PREFIX}parameter-updates", b"x", on_delivery=report)
-    producer.produce(f"{PREFIX}job-results", b"forged", on_delivery=report)
-    producer.flush(20)
-    allowed, forged = delivered
-    assert allowed is None
-    assert forged is not None and "TOPIC_AUTHORIZATION_FAILED" in str(forged)
+def settings_for(env: dict[str, str], data_dir: Path, **extra: object) -> Settings:
+    values: dict[str, object] = {
+        k.removeprefix("QLOOP_").lower(): v for k, v in env.items() if k.startswith("QLOOP_")
+    }
+    return Settings(**{**values, "data_dir": data_dir, "topic_prefix": PREFIX, **extra})
 
+
+def read_all(conf: dict[str, str], topic: str) -> list[bytes]:
     consumer = Consumer({**conf, "group.id": f"qloop-client-{uuid.uuid4().hex}"})
-    consumer.assign([TopicPartition(f"{PREFIX}ledger", 0, 0)])
-    msg = consumer.poll(10)
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    values: list[bytes] = []
+    idle = 0
+    while idle < 4:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error() is not None:
+            idle += 1
+            continue
+        idle = 0
+        values.append(msg.value())
     consumer.close()
-    assert msg is not None and msg.error() is not None
-    assert "TOPIC_AUTHORIZATION_FAILED" in msg.error().name()
+    return values
+
+
+def test_a_tenant_is_who_it_authenticates_as(secured: LocalBroker, tmp_path: Path) -> None:
+    """Multi-tenant mode: own topics per tenant, the tenant taken from the topic, ACLs between."""
+    worker = settings_for(
+        client_env(secured, security.WORKER),
+        tmp_path / "stack",
+        tenant_topics=True,
+        tenants=("acme", "globex"),
+        max_wait_ms=100,
+    )
+    acme_env = client_env(secured, "tenant-acme")
+    acme = settings_for(acme_env, tmp_path / "acme")
+    assert acme.tenant_topics and acme.tenant == "acme"  # from the env file
+    names = TopicNames(PREFIX)
+    template = make_template(sampler_circuit(2, prefix="mt"), "multi-tenant")
+    codec = AvroCodec()
+    with LocalStack(worker) as stack:
+        with QloopClient(acme) as client:
+            client.register_template(template)
+            mine = new_update(template, [0.2] * 4, experiment_id="mt", tenant="acme", shots=64)
+            (result,) = client.evaluate([mine], 120)
+        assert result.status is ResultStatus.SUCCEEDED and result.tenant == "acme"
+
+        # Through its own topic, acme names globex in the payload: refused, nobody charged.
+        posing = new_update(template, [0.3] * 4, experiment_id="mt", tenant="globex", shots=64)
+        producer = Producer(kafka_conf(acme_env))
+        producer.produce(names.tenant_updates("acme"), codec.encode(posing), key=b"k")
+        assert producer.flush(30) == 0
+        worker_conf = kafka_conf(client_env(secured, security.WORKER))
+
+        def refusal() -> list[DeadLetter]:
+            letters = [
+                codec.decode(DeadLetter, v) for v in read_all(worker_conf, names.dead_letters)
+            ]
+            return [d for d in letters if d.event_id == posing.event_id]
+
+        deadline = time.monotonic() + 60
+        while not refusal() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        (letter,) = refusal()
+        assert letter.error_code == "tenant_not_allowed" and "'acme'" in letter.error_message
+        stack.check()
+    globex_results = read_all(worker_conf, names.tenant_results("globex"))
+    assert globex_results == []
+
+    # ACLs: acme can neither send as globex nor read globex's results, nor forge results.
+    delivered: list[object] = []
+    producer = Producer({**kafka_conf(acme_env), "message.timeout.ms": 10_000})
+    for topic in (names.tenant_updates("globex"), names.tenant_results("acme"), names.results):
+        producer.produce(topic, b"x", on_delivery=lambda err, _msg: delivered.append(err))
+    producer.flush(30)
+    assert len(delivered) == 3
+    assert all(e is not None and "TOPIC_AUTHORIZATION_FAILED" in str(e) for e in delivered)
+    # Reading: the broker does not even describe these topics to acme.
+    consumer = Consumer({**kafka_conf(acme_env), "group.id": f"qloop-client-{uuid.uuid4().hex}"})
+    for topic in (names.tenant_results("globex"), names.results, names.ledger):
+        error = consumer.list_topics(topic, timeout=10).topics[topic].error
+        assert error is not None and error.name() == "TOPIC_AUTHORIZATION_FAILED", topic
+    own = consumer.list_topics(names.tenant_results("acme"), timeout=10)
+    assert own.topics[names.tenant_results("acme")].error is None
+    consumer.close()

@@ -92,6 +92,7 @@ class Harness:
         max_batch: int = 3,
         store: MemoryLedgerStore | None = None,
         template_wait_s: float = 0.0,
+        tenant_topics: bool = False,
     ) -> None:
         self.templates = {TEMPLATE.template_id: TEMPLATE}
         self.log = store.log if store is not None else EventLog()
@@ -113,6 +114,7 @@ class Harness:
             topics=TOPICS,
             max_in_flight=1,
             template_wait_s=template_wait_s,
+            tenant_topics=tenant_topics,
         )
 
     def ack(self, offset: int) -> Callable[[], None]:
@@ -351,3 +353,25 @@ def test_a_validate_stage_dead_letter_names_the_writer_schema() -> None:
     (letter,) = h.outbox.records(TOPICS.dead_letters)
     assert (letter.stage, letter.error_code) == ("validate", "shots_out_of_range")
     assert letter.schema_fingerprint == raw[2:10].hex()
+
+
+def test_multi_tenant_the_topic_names_the_tenant_and_its_results_topic() -> None:
+    h = Harness(max_batch=1, tenant_topics=True)
+    own, posing = _update(tenant="acme"), _update(tenant="globex")
+    assert TOPICS.tenant_of(TOPICS.tenant_updates("acme")) == "acme"
+    assert TOPICS.tenant_of(TOPICS.updates) is None
+
+    async def main() -> None:
+        for offset, update in enumerate((own, posing)):
+            topic = TOPICS.tenant_updates("acme")
+            await h.pipeline.on_message(CODEC.encode(update), topic, 0, offset, h.ack(offset))
+        await h.pipeline.drain()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    (result,) = h.outbox.records(TOPICS.tenant_results("acme"))
+    assert result.event_id == own.event_id
+    assert h.outbox.records(TOPICS.results) == []
+    (letter,) = h.outbox.records(TOPICS.dead_letters)
+    assert (letter.error_code, letter.event_id) == ("tenant_not_allowed", posing.event_id)
+    assert [e for e in h.log.events if e.startswith("claim:")] == ["claim:acme:1"]
