@@ -11,7 +11,9 @@ only, never each other's registration; every command reads the same
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -25,7 +27,43 @@ app = typer.Typer(
     help="qloop: streaming plumbing for hybrid quantum-classical loops.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        print(f"qloop {version('qloop')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    _version_flag: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option("--bootstrap", help="Kafka bootstrap servers (QLOOP_KAFKA_BOOTSTRAP)."),
+    ] = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            "--dsn", help="ClickHouse DSN, chdb:///path or http(s)://… (QLOOP_CLICKHOUSE_DSN)."
+        ),
+    ] = None,
+) -> None:
+    """Options for every command; settings otherwise come from QLOOP_* variables."""
+    # Every command reads one Settings object from the environment (child processes too).
+    if bootstrap:
+        os.environ["QLOOP_KAFKA_BOOTSTRAP"] = bootstrap
+    if dsn:
+        os.environ["QLOOP_CLICKHOUSE_DSN"] = dsn
+
+
 app.add_typer(broker.broker_app, name="broker")
 broker.topics_app.command("tail")(contract.tail_cmd)
 app.add_typer(broker.topics_app, name="topics")

@@ -57,3 +57,24 @@ def test_an_unwritable_data_dir_is_one_line(command: list[str], tmp_path: Path) 
         f"error: data dir {data_dir} is not writable (Not a directory); "
         "set QLOOP_DATA_DIR to a directory this user can write"
     ]
+
+
+def test_version_help_and_the_connection_options(tmp_path: Path) -> None:
+    def qloop(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "QLOOP_DATA_DIR": str(tmp_path)}
+        env.pop("QLOOP_KAFKA_BOOTSTRAP", None)
+        return subprocess.run(
+            [sys.executable, "-m", "streams", *args],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+
+    version = qloop("--version")
+    assert version.returncode == 0 and version.stdout.startswith("qloop ")
+    assert qloop("-h").returncode == 0 and "Usage" in qloop("topics", "-h").stdout
+    bootstrap = f"127.0.0.1:{free_port()}"
+    down = qloop("--bootstrap", bootstrap, "topics", "list")
+    assert down.returncode == 1 and f"Kafka at {bootstrap} is not reachable" in down.stderr
+    engine = tmp_path / "elsewhere"
+    query = qloop("--dsn", f"chdb://{engine}", "query", "SELECT 1")
+    assert query.returncode == 0, query.stderr
+    assert engine.exists()  # the DSN given on the command line is the one opened
