@@ -35,11 +35,11 @@ from processors.idempotency import IdempotencyLedger, Seen, payload_digest
 from processors.pending import PendingSet, SourceRef
 from processors.redaction import contains_secret, redact
 from processors.results import code_version, package_versions
+from processors.template_builder import make_template
 from processors.templates import (
     check_template,
     has_measurements,
     load_circuit,
-    make_template,
     observable_of,
     topology_key_of,
 )

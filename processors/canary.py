@@ -33,7 +33,7 @@ from processors.backends.base import BackendAdapter, SamplerTask
 from processors.backends.ibm import IBMRuntimeAdapter, fake_backend
 from processors.compile_cache import CompileCache
 from processors.errors import ConfigurationError
-from processors.templates import make_template
+from processors.template_builder import make_template
 from schemas import CalibrationSnapshot, CanaryRun, QubitCalibration
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ import io
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import openqasm3
 import openqasm3.ast as qasm_ast
@@ -33,7 +32,7 @@ from qiskit.circuit import ControlFlowOp, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from processors.errors import InvalidTemplateError
-from schemas import CircuitTemplate, ErrorCode, PauliTerm
+from schemas import CircuitTemplate, ErrorCode
 
 _CACHE_SIZE = 256
 _circuits: OrderedDict[str, QuantumCircuit] = OrderedDict()
@@ -125,63 +124,8 @@ def circuit_of_qasm(qasm3_text: str) -> QuantumCircuit:
         ) from exc
 
 
-def _terms_of(observables: SparsePauliOp) -> tuple[PauliTerm, ...]:
-    terms = []
-    for label, coeff in observables.to_list():
-        value = complex(coeff)
-        if value.imag != 0.0:
-            raise InvalidTemplateError(f"observable term {label} has a complex coefficient")
-        terms.append(PauliTerm(pauli=str(label), coeff=value.real))
-    return tuple(terms)
-
-
-def make_template(
-    circuit: QuantumCircuit,
-    name: str,
-    observables: SparsePauliOp | None = None,
-    *,
-    created_at: datetime | None = None,
-    with_qpy: bool = True,
-) -> CircuitTemplate:
-    """Build the registered form of ``circuit`` (the Python producer's path).
-
-    Parameter names are the OpenQASM 3 input names (Qiskit's exporter renames ``θ[0]`` to
-    ``_θ_0_``), in the circuit's parameter order, so values are sent in that order.
-
-    Raises:
-        InvalidTemplateError: the circuit cannot be serialised, or the observable does not fit it
-            (dead-letter the registration).
-
-    """
-    try:
-        text = qasm3.dumps(circuit)
-        buffer = io.BytesIO()
-        if with_qpy:
-            qpy.dump(circuit, buffer)
-    except Exception as exc:  # qiskit raises several unrelated types here
-        raise InvalidTemplateError(f"cannot serialise circuit {name!r}: {exc}") from exc
-    terms = None
-    if observables is not None:
-        if observables.num_qubits != circuit.num_qubits:
-            raise InvalidTemplateError(
-                f"observable has {observables.num_qubits} qubits, circuit {circuit.num_qubits}"
-            )
-        terms = _terms_of(observables)
-    loaded = _cached_circuit(template_id_of(text), text)
-    return CircuitTemplate(
-        template_id=template_id_of(text),
-        name=name,
-        qasm3=text,
-        qpy=buffer.getvalue(),
-        parameter_names=declared_inputs(text),
-        num_qubits=loaded.num_qubits,
-        topology_key=topology_key_of(loaded),
-        created_at=created_at or datetime.now(UTC),
-        observables=terms,
-    )
-
-
-def _cached_circuit(template_id: str, text: str) -> QuantumCircuit:
+def cached_circuit(template_id: str, text: str) -> QuantumCircuit:
+    """The circuit ``text`` describes, imported once per ``template_id`` (LRU of 256)."""
     with _circuits_lock:
         cached = _circuits.get(template_id)
         if cached is not None:
@@ -205,7 +149,7 @@ def load_circuit(template: CircuitTemplate) -> QuantumCircuit:
         InvalidTemplateError: the text cannot be imported.
 
     """
-    return _cached_circuit(template.template_id, template.qasm3)
+    return cached_circuit(template.template_id, template.qasm3)
 
 
 def _check_qpy(template: CircuitTemplate, circuit: QuantumCircuit) -> None:
@@ -301,12 +245,12 @@ def has_measurements(template: CircuitTemplate) -> bool:
 
 __all__ = [
     "TemplateRejectedError",
+    "cached_circuit",
     "check_template",
     "circuit_of_qasm",
     "declared_inputs",
     "has_measurements",
     "load_circuit",
-    "make_template",
     "observable_of",
     "template_id_of",
     "topology_key_of",

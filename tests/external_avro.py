@@ -17,6 +17,19 @@ import avro.io
 import avro.schema
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+#: A circuit written by hand, as a producer without Qiskit would: RY on each qubit, then a CX.
+RY_CX = """OPENQASM 3.0;
+include "stdgates.inc";
+input float[64] a;
+input float[64] b;
+bit[2] c;
+qubit[2] q;
+ry(a) q[0];
+ry(b) q[1];
+cx q[0], q[1];
+c[0] = measure q[0];
+c[1] = measure q[1];
+"""
 MAGIC = b"\xc3\x01"
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _EMPTY = 0xC15D213AA4D7A795

@@ -14,7 +14,7 @@ from qiskit.circuit import QuantumCircuit
 from qiskit.circuit.library import efficient_su2
 from qiskit.quantum_info import SparsePauliOp
 
-from processors.templates import make_template
+from processors.template_builder import make_template
 from schemas import CircuitTemplate, Primitive
 
 Values = npt.NDArray[np.float64]

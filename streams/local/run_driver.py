@@ -18,7 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from processors.templates import make_template
+from processors.template_builder import make_template
 from processors.workloads import (
     EvaluationError,
     EvaluationResult,

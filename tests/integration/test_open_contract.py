@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer
-from external_avro import Contract
+from external_avro import RY_CX, Contract
 from pipeline_support import stack_settings, wait_for_sink, wait_idle, wait_until
 
 from sinks import query
@@ -31,18 +31,6 @@ UPDATE = Contract("parameter_update.avsc")
 RESULT = Contract("job_result.avsc")
 DEAD = Contract("dead_letter.avsc")
 
-RY_CX = """OPENQASM 3.0;
-include "stdgates.inc";
-input float[64] a;
-input float[64] b;
-bit[2] c;
-qubit[2] q;
-ry(a) q[0];
-ry(b) q[1];
-cx q[0], q[1];
-c[0] = measure q[0];
-c[1] = measure q[1];
-"""
 SHOTS = 4000
 SECRET = "ghp_" + "Z9" * 18  # a GitHub-token-shaped string
 

@@ -12,17 +12,15 @@ import os
 import subprocess
 import sys
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from pipeline_support import sampler_circuit, stack_settings, wait_for_sink
+from pipeline_support import read_topic, sampler_circuit, stack_settings, wait_for_sink
 from registry_support import running_registry
 
 from processors import make_template
@@ -55,26 +53,6 @@ def stack(
         running.check()
 
 
-def raw_values(bootstrap: str, topic: str, count: int) -> list[bytes]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": uuid.uuid4().hex,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
-    values: list[bytes] = []
-    for _ in range(120):
-        msg = consumer.poll(0.5)
-        if msg is not None and msg.error() is None and msg.value():
-            values.append(msg.value())
-        if len(values) >= count:
-            break
-    consumer.close()
-    return values
-
-
 def test_every_component_speaks_the_registry_wire_format(
     stack: LocalStack, registry: str, tmp_path: Path
 ) -> None:
@@ -98,7 +76,7 @@ def test_every_component_speaks_the_registry_wire_format(
     assert all(r.status is ResultStatus.SUCCEEDED for r in results)
 
     # On the wire: Confluent framing (magic 0, 4-byte schema id), not single-object.
-    values = raw_values(settings.bootstrap, stack.topics.results, SETS)
+    values = [v for _p, _o, v in read_topic(settings.bootstrap, stack.topics.results)]
     assert len(values) == SETS and all(v[:1] == b"\x00" for v in values)
     with urllib.request.urlopen(f"{registry}/subjects") as answer:  # noqa: S310 - loopback http
         subjects = set(json.load(answer))

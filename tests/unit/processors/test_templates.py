@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from external_avro import RY_CX
 from qiskit import qasm3, qpy
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
@@ -77,19 +78,6 @@ def test_check_template_refuses_a_forged_id(sampler_template) -> None:
 
 
 # --- OpenQASM 3 is the circuit: the rules any producer, in any language, follows ---------------
-
-RY_CX = """OPENQASM 3.0;
-include "stdgates.inc";
-input float[64] a;
-input float[64] b;
-bit[2] c;
-qubit[2] q;
-ry(a) q[0];
-ry(b) q[1];
-cx q[0], q[1];
-c[0] = measure q[0];
-c[1] = measure q[1];
-"""
 
 
 def _hand_written(text: str = RY_CX, **overrides: object) -> CircuitTemplate:
