@@ -136,6 +136,29 @@ def query_cmd(
     _print_rows(columns, rows, fmt)
 
 
+def db_roles_cmd() -> None:
+    """Create the qloop_ingest_role and qloop_analyst_role on a ClickHouse server (admins)."""
+    from sinks.access import apply_roles
+    from sinks.connection import chdb_path, connect
+    from sinks.errors import SinkError
+
+    settings = load_settings()
+    if chdb_path(settings.dsn) is not None:
+        raise fail(
+            "the embedded engine (chDB) has no users or roles; "
+            "point QLOOP_CLICKHOUSE_DSN (or --dsn) at a ClickHouse server"
+        )
+    try:
+        client = connect(settings.dsn)
+        try:
+            for statement in apply_roles(client):
+                console.print(statement)
+        finally:
+            client.close()
+    except SinkError as exc:
+        raise fail(str(exc)) from None
+
+
 def sli_cmd(
     since: Annotated[str, typer.Option(help="Window, e.g. 15m, 1h, 7d.")] = "1h",
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -202,6 +225,7 @@ def drift_cmd(
 
 __all__ = [
     "canary_cmd",
+    "db_roles_cmd",
     "drift_cmd",
     "parse_duration",
     "query_cmd",
