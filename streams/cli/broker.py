@@ -128,6 +128,57 @@ def broker_status(
         raise typer.Exit(3)
 
 
+@broker_app.command("secrets")
+def broker_secrets(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the CA, key and .env file.")],
+    hostname: Annotated[
+        list[str], typer.Option("--hostname", help="A name clients reach the broker by.")
+    ] = ["kafka", "localhost"],  # noqa: B006 - typer reads the default, never mutates it
+    mount: Annotated[
+        str, typer.Option(help="Where the broker container sees these files.")
+    ] = "/etc/kafka/qloop",
+) -> None:
+    """Generate what a secured cluster needs: CA, broker key and certificate, passwords.
+
+    For compose's secured variant: ``ca.pem`` and ``broker.pem`` go to the broker, and ``.env``
+    (mode 0600) holds one QLOOP_*_PASSWORD per principal for compose to substitute.
+    """
+    from streams.local import security
+
+    settings = load_settings()
+    files = security.prepare(out, settings.tenants, tuple(hostname))
+    lines = [
+        f"QLOOP_{p.removeprefix('qloop-').upper().replace('-', '_')}_PASSWORD={pw}\n"
+        for p, pw in sorted(files.passwords.items())
+    ]
+    env = files.root / ".env"
+    env.write_text("".join(lines))
+    env.chmod(0o600)
+    # The broker container's own admin client (its healthcheck) reads this.
+    admin = files.root / "admin.properties"
+    admin.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="qloop-admin" password="{files.passwords["qloop-admin"]}";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={mount}/ca.pem\n"
+    )
+    admin.chmod(0o600)
+    console.print(f"wrote {files.ca}, {files.keystore}, {admin} and {env}")
+
+
+@broker_app.command("acls")
+def broker_acls() -> None:
+    """Grant qloop's principals their ACLs under the topic prefix (run as a super user)."""
+    from streams.local import security
+
+    settings = load_settings()
+    check_kafka(settings)
+    count = security.apply_acls(
+        settings.librdkafka_config(), settings.topic_prefix, settings.tenants
+    )
+    console.print(f"{count} ACL bindings in place under {settings.topic_prefix}")
+
+
 @topics_app.command("create")
 def topics_create(
     prefix: Annotated[str | None, typer.Option(help="Topic prefix (default qloop.).")] = None,

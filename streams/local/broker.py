@@ -189,7 +189,8 @@ class LocalBroker:
             if metadata_ok(self.admin_conf(), 2.0):
                 if files is not None:
                     bootstrap = f"127.0.0.1:{self.port}"
-                    security.apply_acls(files, bootstrap, self.topic_prefix)
+                    tenants = security.tenants_of(files)
+                    security.apply_acls(self.admin_conf(), self.topic_prefix, tenants)
                     security.write_client_envs(files, bootstrap)
                 return self.status()
             time.sleep(0.25)

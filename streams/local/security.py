@@ -58,7 +58,7 @@ def _private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def _pki(root: Path) -> None:
+def _pki(root: Path, hostnames: tuple[str, ...] = ("localhost",)) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -79,7 +79,8 @@ def _pki(root: Path) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
+    names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
@@ -99,8 +100,14 @@ def _pki(root: Path) -> None:
     _private(root / "broker.pem", key_pem + chain)
 
 
-def prepare(data_dir: Path, tenants: Iterable[str] = ()) -> SecurityFiles:
-    """Create (once) the PKI and the principals' passwords of a secured broker in ``data_dir``."""
+def prepare(
+    data_dir: Path, tenants: Iterable[str] = (), hostnames: tuple[str, ...] = ("localhost",)
+) -> SecurityFiles:
+    """Create (once) the PKI and the principals' passwords of a secured broker in ``data_dir``.
+
+    ``hostnames``: the names clients reach the broker by (its certificate's SANs, with
+    127.0.0.1), e.g. ``kafka`` inside compose.
+    """
     root = data_dir / "security"
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = root / "passwords.json"
@@ -109,7 +116,7 @@ def prepare(data_dir: Path, tenants: Iterable[str] = ()) -> SecurityFiles:
         passwords.setdefault(principal, secrets.token_hex(24))
     _private(stored, json.dumps(passwords, indent=2))
     if not (root / "broker.pem").exists():
-        _pki(root)
+        _pki(root, hostnames)
     return SecurityFiles(root, passwords)
 
 
@@ -199,8 +206,17 @@ def _bindings(prefix: str, principal: str, grants: list[tuple[str, str, str]]) -
     return out
 
 
-def apply_acls(files: SecurityFiles, bootstrap: str, prefix: str) -> int:
+def tenants_of(files: SecurityFiles) -> list[str]:
+    """The tenants ``files`` holds a principal for."""
+    return [p.removeprefix("tenant-") for p in files.passwords if p.startswith("tenant-")]
+
+
+def apply_acls(admin_conf: dict[str, Any], prefix: str, tenants: Iterable[str] = ()) -> int:
     """Grant each principal what its role needs under ``prefix``; return the bindings created.
+
+    ``admin_conf`` reaches the cluster as a super user (any cluster: the local secured broker,
+    compose's, a production one); principals are ``User:qloop-worker``, ``User:qloop-sink`` and
+    ``User:tenant-<name>``.
 
     The worker reads and writes every qloop topic and owns its consumer groups; the sink reads
     them. A tenant writes templates and its own input topic and reads its own result topic
@@ -216,9 +232,9 @@ def apply_acls(files: SecurityFiles, bootstrap: str, prefix: str) -> int:
     worker += [("BROKER", "kafka-cluster", "DESCRIBE"), ("BROKER", "kafka-cluster", "CREATE")]
     sink = [("TOPIC", "", "READ"), ("TOPIC", "", "DESCRIBE"), ("GROUP", "", "READ")]
     bindings = _bindings(prefix, WORKER, worker) + _bindings(prefix, SINK, sink)
-    tenants = [p for p in files.passwords if p.startswith("tenant-")]
-    for principal in tenants:
-        name = principal.removeprefix("tenant-")
+    names = list(tenants)
+    principals = [f"tenant-{t}" for t in names]
+    for principal, name in zip(principals, names, strict=True):
         own = [
             ("TOPIC", "circuit-templates$", "WRITE"),
             ("TOPIC", "circuit-templates$", "DESCRIBE"),
@@ -229,19 +245,9 @@ def apply_acls(files: SecurityFiles, bootstrap: str, prefix: str) -> int:
         ]
         bindings += _bindings(prefix, principal, own)
     # Consumer groups not named after the topic prefix (client listeners, table readers, tail).
-    for principal in (WORKER, SINK, *tenants):
+    for principal in (WORKER, SINK, *principals):
         bindings += _unprefixed_groups(principal)
-    conf = client_env(files, ADMIN, bootstrap)
-    admin = AdminClient(
-        {
-            "bootstrap.servers": bootstrap,
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanisms": MECHANISM,
-            "sasl.username": ADMIN,
-            "sasl.password": conf["QLOOP_KAFKA_SASL_PASSWORD"],
-            "ssl.ca.location": str(files.ca),
-        }
-    )
+    admin = AdminClient(admin_conf)
     for future in admin.create_acls(bindings, request_timeout=30).values():
         future.result()
     return len(bindings)
@@ -271,6 +277,7 @@ __all__ = [
     "WORKER",
     "SecurityFiles",
     "apply_acls",
+    "tenants_of",
     "client_env",
     "prepare",
     "scram_format_args",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,69 @@ def test_images_are_pinned(resolved: dict[str, Any]) -> None:
         if image == "qloop:latest":  # built from this checkout
             continue
         assert ":" in image and not image.endswith(":latest"), f"{name}: {image} is not pinned"
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """The secured variant resolved with the secrets `qloop broker secrets` writes."""
+    out = tmp_path_factory.mktemp("secrets")
+    made = subprocess.run(
+        [sys.executable, "-m", "streams", "broker", "secrets", "--out", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    tool = shutil.which("docker-compose")
+    assert tool
+    proc = subprocess.run(
+        [tool, "--env-file", str(out / "security" / ".env"), "-f", str(COMPOSE),
+         "-f", str(COMPOSE.with_name("docker-compose.secure.yml")), "config"],
+        capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout), out / "security"
+
+
+def test_secure_kafka_listens_with_sasl_ssl_and_denies_by_default(
+    secure: tuple[dict[str, Any], Path],
+) -> None:
+    resolved, secrets = secure
+    env = resolved["services"]["kafka"]["environment"]
+    protocols = dict(
+        item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert protocols == {"CONTROLLER": "PLAINTEXT", "INTERNAL": "SASL_SSL", "EXTERNAL": "SASL_SSL"}
+    assert "CONTROLLER://localhost:" in env["KAFKA_LISTENERS"]  # the container's own loopback
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    mounted = {
+        Path(env[k]).name for k in ("KAFKA_SSL_KEYSTORE_LOCATION", "KAFKA_SSL_TRUSTSTORE_LOCATION")
+    }
+    mounted.add("admin.properties")
+    assert mounted <= {p.name for p in secrets.iterdir()}  # what `broker secrets` writes
+
+
+def test_secure_qloop_services_log_in_as_their_principal(
+    secure: tuple[dict[str, Any], Path],
+) -> None:
+    resolved, secrets = secure
+    passwords = dict(
+        line.split("=", 1) for line in (secrets / ".env").read_text().splitlines() if line
+    )
+    expected = {"worker": "qloop-worker", "sink": "qloop-sink", "topics": "qloop-worker",
+                "canary": "qloop-worker", "acls": "qloop-admin"}  # fmt: skip
+    for name, principal in expected.items():
+        env = resolved["services"][name]["environment"]
+        assert env["QLOOP_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["QLOOP_KAFKA_SASL_USERNAME"] == principal, name
+        var = f"QLOOP_{principal.removeprefix('qloop-').upper()}_PASSWORD"
+        assert env["QLOOP_KAFKA_SASL_PASSWORD"] == passwords[var], name
+        ca = [v for v in resolved["services"][name]["volumes"] if str(v).endswith(":ro")]
+        assert any(env["QLOOP_KAFKA_SSL_CA_LOCATION"] in str(v) for v in ca), name
+    acls = resolved["services"]["acls"]
+    assert acls["command"] == ["qloop", "broker", "acls"]
+    cli = get_command(app)
+    assert "acls" in cli.commands["broker"].commands  # type: ignore[attr-defined]
+    jaas = resolved["services"]["kafka"]["environment"][
+        "KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG"
+    ]
+    assert passwords["QLOOP_WORKER_PASSWORD"] in jaas
