@@ -1,4 +1,7 @@
-"""Fault scenarios S1, S2, S8, S10, S11 of RELIABILITY.md, each judged by the same oracle.
+"""Fault scenarios, each judged by the same oracle: S1 a worker killed -9 at 20, 50 and 80 % of a
+run; S2 the broker killed -9 and restarted after 10 s; S8 a tenant's budget through kill -9; S10
+a second worker joining, then killed; S11 a worker stopped (SIGSTOP) past its group session, then
+continued; and two workers admitting for one tenant at once.
 
 Oracle (``Figures.violations``): one result record per accepted input on the result topic and
 one row in ClickHouse (plain ``count()``, ``count() FINAL`` and ``uniqExact``); one dead letter
