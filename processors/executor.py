@@ -92,6 +92,8 @@ class BatchExecutor:
         self._now = now
         self._admission = admission_lock or threading.Lock()
         self._admitter = Admitter(cache, limits or Limits(), budget, idempotency, now)
+        #: Hits, misses and compile seconds of the shared compile cache (for metrics).
+        self.cache_stats = cache.stats
 
     def admit(self, batch: Batch, durable: Callable[[], None] | None = None) -> Admission:
         """Classify, compile and charge every set; then call ``durable`` if any was admitted.

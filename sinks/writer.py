@@ -24,6 +24,7 @@ means a bug or schema mismatch (crash, fix, restart: nothing was committed).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,9 @@ class ClickHouseSink:
         self._sleep = sleep
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._buffered = 0
+        #: Rows stored per table, and insert attempts retried (for metrics).
+        self.inserted: Counter[str] = Counter()
+        self.retries = 0
         self._pending_commits: dict[TopicPartition, int] = {}
 
     @property
@@ -259,8 +263,13 @@ class ClickHouseSink:
                 ),
                 f"inserting {len(rows)} rows into qloop.{table} ({token})",
                 self._retry,
-                self._sleep,
+                self._sleep_counting,
             )
+            self.inserted[table] += len(rows)
+
+    def _sleep_counting(self, seconds: float) -> None:
+        self.retries += 1
+        self._sleep(seconds)
 
 
 __all__ = ["ClickHouseSink", "TopicPartition"]

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     tenant_topics: bool = False
     #: The tenant a client process acts as in multi-tenant mode.
     tenant: str | None = None
+    # Prometheus /metrics of the worker and the sink (unset: off), and the address they bind.
+    worker_metrics_port: int | None = None
+    sink_metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     # IBM Quantum: only from the environment or a secret store.
     ibm_token: SecretStr | None = None
     ibm_instance: str | None = None

@@ -240,6 +240,10 @@ def topics_list() -> None:
 
 def worker_cmd(
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics here (QLOOP_WORKER_METRICS_PORT)."),
+    ] = None,
 ) -> None:
     """Run a processing worker (faust): batch by topology, execute, publish results."""
     import logging
@@ -251,7 +255,7 @@ def worker_cmd(
     )
     from schemas import ContractError
 
-    settings = load_settings()
+    settings = load_settings(worker_metrics_port=metrics_port)
     settings.ensure_data_dir()
     try:
         run_worker(settings)

@@ -41,12 +41,16 @@ def sink_cmd(
         typer.Option(help="Also publish drift-canary rounds every N seconds (0: off)."),
     ] = 0.0,
     log_level: Annotated[str, typer.Option(help="Python log level.")] = "WARNING",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics here (QLOOP_SINK_METRICS_PORT)."),
+    ] = None,
 ) -> None:
     """Run the ClickHouse sink: results, jobs, compilations, dead letters, canary -> ClickHouse."""
     from streams.sink.launch import run_configured_sink
 
     logging.basicConfig(level=log_level.upper())
-    settings = load_settings()
+    settings = load_settings(sink_metrics_port=metrics_port)
     settings.ensure_data_dir()
     stop = _stop_on_signals()
     if canary_interval > 0:

@@ -37,6 +37,7 @@ from sinks import (
     connect,
     serve_owner_queries,
 )
+from streams.metrics import SinkCollector, SinkStats, group_lag, serve
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class _SinkLoop:
         self.topics = topics
         self.stop = stop
         self.codec = codec
+        self.stats = SinkStats()
 
     def handle(self, msg: Message) -> None:
         topic, partition, offset = _coordinates(msg)
@@ -93,6 +95,7 @@ class _SinkLoop:
         except ContractError as exc:
             log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, exc.code)
             record = _dead_letter(msg, exc)
+            self.stats.dead_letters += 1
         self.sink.add(topic, partition, offset, record)
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
@@ -111,7 +114,11 @@ class _SinkLoop:
         delay = 0.2
         while True:
             try:
-                self.commit(self.sink.flush())
+                started = time.monotonic()
+                offsets = self.sink.flush()
+                if offsets:
+                    self.stats.flushed(time.monotonic() - started)
+                self.commit(offsets)
                 break
             except SinkRetryableError as exc:
                 if not until_stopped or self.stop.is_set():
@@ -155,6 +162,7 @@ def run_sink(
     flush_when_idle: bool = True,
     codec: AvroCodec | None = None,
     on_ready: Callable[[], None] | None = None,
+    metrics: tuple[str, int] | None = None,
 ) -> None:
     """Consume ``topics`` into ClickHouse at ``dsn`` until ``stop`` is set.
 
@@ -173,6 +181,7 @@ def run_sink(
         codec: How values are framed (default: single-object encoding); the configured sink
             passes the registry codec when a schema registry is set.
         on_ready: Called once the engine is migrated and the consumer subscribed.
+        metrics: ``(host, port)`` to serve Prometheus ``/metrics`` on (None: off).
 
     Raises:
         EngineLockedError: another process still owns the chDB directory after 30 s.
@@ -183,6 +192,7 @@ def run_sink(
     server: QueryServer | None = None
     query_client = None
     consumer: Consumer | None = None
+    metrics_server: Any = None
     try:
         apply_migrations(client)
         if chdb_path(dsn) is not None:
@@ -201,6 +211,9 @@ def run_sink(
         consumer = Consumer(conf)
         loop = _SinkLoop(consumer, sink, topics, stop, codec or AvroCodec())
         consumer.subscribe(list(topics), on_revoke=loop.on_revoke, on_lost=loop.on_lost)
+        if metrics is not None:
+            lag = group_lag(bootstrap_conf, group_id, list(topics))
+            metrics_server = serve(metrics[1], metrics[0], SinkCollector(sink, loop.stats, lag))
         if on_ready is not None:
             on_ready()
         poll_s = min(0.1, batch_ms / 1000)
@@ -219,6 +232,8 @@ def run_sink(
                 loop.flush_and_commit()
         loop.flush_and_commit(until_stopped=False)
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         if consumer is not None:
             consumer.close()
         if server is not None:

@@ -31,6 +31,7 @@ from streams.kafka.codec import make_codec
 from streams.kafka.probe import check_kafka
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
+from streams.metrics import WorkerCollector, group_lag, serve
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
@@ -111,6 +112,18 @@ class Worker:
         await loop.run_in_executor(None, self.store.reconcile)
         self.app.finalize()
         await self.app.start()
+        if self.settings.worker_metrics_port is not None:
+            lag = group_lag(
+                consumer_config(self.settings, "unused"),
+                f"{self.topics.prefix}processor",
+                [self.topics.updates, self.topics.by_topology]
+                + [self.topics.tenant_updates(t) for t in self.settings.topic_tenants],
+            )
+            serve(
+                self.settings.worker_metrics_port,
+                self.settings.metrics_host,
+                WorkerCollector(self.pipeline, lag),
+            )
         # LocalStack and compose's healthcheck wait for this file; it goes when the worker stops.
         ready = Path(os.environ.get("QLOOP_READY_FILE") or self.settings.data_dir / READY_FILE)
         ready.write_text(str(os.getpid()))

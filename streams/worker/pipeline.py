@@ -98,6 +98,7 @@ class ProcessingPipeline:
         self.rebalance_epoch = 0
         self.stale_after_s = 30.0
         self._slots: dict[str, asyncio.Semaphore] = {}
+        self._running: Counter[str] = Counter()  # backend -> submissions in flight
         self._acks: dict[SourceRef, Ack] = {}
         # Event ids batched or executing here. The ledger only knows an id once its batch is
         # paid for, and batches run concurrently, so a redelivered copy arriving meanwhile
@@ -239,6 +240,7 @@ class ProcessingPipeline:
         """Start executing ``batch`` once its backend has a free slot (waits: backpressure)."""
         slot = self._slot(batch.backend)
         await slot.acquire()
+        self._running[batch.backend] += 1
         task = asyncio.create_task(self._run(batch, slot))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -281,6 +283,7 @@ class ProcessingPipeline:
                 self._live.pop(pending.update.event_id, None)
             raise
         finally:
+            self._running[batch.backend] -= 1
             slot.release()
 
     async def drain(self) -> None:
@@ -292,6 +295,10 @@ class ProcessingPipeline:
         if self._tasks:
             # asyncio.wait, not gather: cancelling a drain must not cancel running batches.
             await asyncio.wait(list(self._tasks))
+
+    def in_flight(self) -> dict[str, int]:
+        """Submissions running now, per backend (a metric)."""
+        return dict(self._running)
 
     def close(self) -> None:
         """Release the thread pool."""
