@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from streams.cli.output import console, fail
+from streams.cli.output import LogFormatOpt, console, fail
 from streams.config import Settings, load_settings
 from streams.kafka.probe import check_kafka
 from streams.local.broker import BrokerError, LocalBroker, fetch_jars
@@ -244,15 +244,16 @@ def worker_cmd(
         int | None,
         typer.Option(help="Serve Prometheus /metrics here (QLOOP_WORKER_METRICS_PORT)."),
     ] = None,
+    log_format: Annotated[
+        LogFormatOpt | None,
+        typer.Option(help="json or console (default: console on a terminal, else json)."),
+    ] = None,
 ) -> None:
     """Run a processing worker (faust): batch by topology, execute, publish results."""
-    import logging
-
+    from streams.logs import configure_logging
     from streams.worker.app import run_worker
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(log_level, log_format.value if log_format else None)
     from schemas import ContractError
 
     settings = load_settings(worker_metrics_port=metrics_port)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from streams.cli.output import console, fail, render_sli
+from streams.cli.output import LogFormatOpt, console, fail, render_sli
 from streams.config import Settings, load_settings
 from streams.kafka.probe import check_kafka
 from streams.local.reports import sli_rows
@@ -45,11 +45,16 @@ def sink_cmd(
         int | None,
         typer.Option(help="Serve Prometheus /metrics here (QLOOP_SINK_METRICS_PORT)."),
     ] = None,
+    log_format: Annotated[
+        LogFormatOpt | None,
+        typer.Option(help="json or console (default: console on a terminal, else json)."),
+    ] = None,
 ) -> None:
     """Run the ClickHouse sink: results, jobs, compilations, dead letters, canary -> ClickHouse."""
+    from streams.logs import configure_logging
     from streams.sink.launch import run_configured_sink
 
-    logging.basicConfig(level=log_level.upper())
+    configure_logging(log_level, log_format.value if log_format else None)
     settings = load_settings(sink_metrics_port=metrics_port)
     settings.ensure_data_dir()
     stop = _stop_on_signals()

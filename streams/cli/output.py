@@ -5,6 +5,7 @@ A user-fixable failure is one red line on stderr and exit code 1, never a traceb
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -14,6 +15,13 @@ from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+class LogFormatOpt(StrEnum):
+    """How a long-running command writes its log."""
+
+    json = "json"
+    console = "console"
 
 
 #: Exit status after Ctrl-C (128 + SIGINT), the shell convention.

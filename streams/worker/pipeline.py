@@ -19,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import structlog
+
 from processors.batcher import Batch, TopologyBatcher
 from processors.executor import BatchExecutor
 from processors.intake import Intake
@@ -32,6 +34,8 @@ from streams.worker.parking import Ack, Parked, TemplateParking
 from streams.worker.routing import origin_headers
 
 log = logging.getLogger(__name__)
+#: qloop's own events, with fields (structlog; rendered by streams.logs).
+events = structlog.get_logger("qloop.worker")
 
 TemplateLookup = Callable[[str], CircuitTemplate | None]
 
@@ -267,6 +271,17 @@ class ProcessingPipeline:
 
         try:
             outcome = await self.ledger.settle(batch, self.executor, stale=stale, ack=ack_inputs)
+            events.info(
+                "batch settled",
+                job_id=outcome.job.job_id if outcome.job is not None else None,
+                backend=batch.backend,
+                primitive=str(batch.primitive),
+                sets=batch.size,
+                results=len(outcome.results),
+                dead_letters=len(outcome.dead_letters),
+                duplicates=len(outcome.duplicates),
+                seconds=round(time.monotonic() - started, 4),
+            )
             self.stats.submissions += outcome.job is not None
             self.stats.results += len(outcome.results)
             self.stats.dead_letters += len(outcome.dead_letters)

@@ -375,3 +375,35 @@ def test_multi_tenant_the_topic_names_the_tenant_and_its_results_topic() -> None
     (letter,) = h.outbox.records(TOPICS.dead_letters)
     assert (letter.error_code, letter.event_id) == ("tenant_not_allowed", posing.event_id)
     assert [e for e in h.log.events if e.startswith("claim:")] == ["claim:acme:1"]
+
+
+def test_the_worker_logs_one_json_line_per_batch_with_its_job_and_sizes() -> None:
+    import io
+    import json
+    import logging as stdlib_logging
+
+    import structlog
+
+    from streams.logs import configure_logging
+    from streams.worker.pipeline import events
+
+    root = stdlib_logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    out = io.StringIO()
+    try:
+        configure_logging("INFO", "json", stream=out)
+        h = Harness(max_batch=3)
+        _run(h, [(CODEC.encode(_update()), i) for i in range(3)])
+        secret = "ghp_" + "Q7" * 18
+        events.info("note", detail=f"token={secret}")
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        structlog.reset_defaults()
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    (batch,) = [line for line in lines if line["event"] == "batch settled"]
+    (job,) = h.outbox.records(TOPICS.jobs)
+    assert batch["job_id"] == job.job_id
+    assert (batch["sets"], batch["results"], batch["backend"]) == (3, 3, "aer_simulator")
+    assert batch["level"] == "info" and "timestamp" in batch
+    (note,) = [line for line in lines if line["event"] == "note"]
+    assert "*" in note["detail"] and secret not in out.getvalue()  # masked, like dead letters
