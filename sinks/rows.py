@@ -38,6 +38,8 @@ class KafkaPosition:
     topic: str
     partition: int
     offset: int
+    #: The W3C trace id the message's headers carry ("" when none): results store it.
+    trace_id: str = ""
 
 
 _KAFKA = ("kafka_topic", "kafka_partition", "kafka_offset")
@@ -50,7 +52,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "cost", "queue_ms", "compile_ms", "execute_ms", "end_to_end_ms", "produced_at",
         "completed_at", "package_versions", "code_version", "transpiler_settings",
         "backend_name", "seed_simulator", "seed_transpiler", "calibration_id", "labels",
-        *_KAFKA,
+        *_KAFKA, "trace_id",
     ),
     "jobs": (
         "job_id", "backend", "primitive", "event_ids", "template_ids", "topology_keys",
@@ -92,7 +94,7 @@ def result_row(r: JobResult, pos: KafkaPosition) -> Row:
         t.queue_ms, t.compile_ms, t.execute_ms, t.end_to_end_ms, r.produced_at, r.completed_at,
         dict(rep.package_versions), rep.code_version, dict(rep.transpiler_settings),
         rep.backend_name, rep.seed_simulator, rep.seed_transpiler, rep.calibration_id,
-        dict(r.labels), *_pos(pos),
+        dict(r.labels), *_pos(pos), pos.trace_id,
     )  # fmt: skip
 
 

@@ -107,15 +107,15 @@ class ClickHouseSink:
         """Rows waiting for the next flush."""
         return self._buffered
 
-    def add(self, topic: str, partition: int, offset: int, record: Any) -> None:
-        """Buffer ``record`` read at ``topic``/``partition``/``offset``.
+    def add(self, topic: str, partition: int, offset: int, record: Any, trace_id: str = "") -> None:
+        """Buffer ``record`` read at ``topic``/``partition``/``offset``, with its header's trace id.
 
         Offsets at or below one already added for the partition are ignored (a redelivery within
         this session). A record may make several rows (a calibration snapshot: one per qubit) or
         none; they all share the record's block, hence its token. Raises ``TypeError`` for a
         record type no table stores.
         """
-        table, rows = to_rows(record, KafkaPosition(topic, partition, offset))
+        table, rows = to_rows(record, KafkaPosition(topic, partition, offset, trace_id))
         self._place(topic, partition, offset, table, rows)
 
     def skip(self, topic: str, partition: int, offset: int) -> None:

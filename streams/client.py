@@ -15,15 +15,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from opentelemetry.trace import SpanKind
 
 from schemas import CircuitTemplate, ContractError, JobResult, ParameterUpdate, Primitive
 from streams.config import Settings
 from streams.kafka.clients import Publisher
 from streams.kafka.topics import TopicNames
+from streams.tracing import configure_tracing, inject, tracer
 
 
 class ResultTimeoutError(TimeoutError):
@@ -102,6 +105,7 @@ class QloopClient:
                 raise ValueError("multi-tenant mode (QLOOP_TENANT_TOPICS) needs QLOOP_TENANT")
             self._updates = self.topics.tenant_updates(settings.tenant)
             results = self.topics.tenant_results(settings.tenant)
+        configure_tracing()
         self._publisher = Publisher.from_settings(settings)
         self._listener = _ResultListener(settings.librdkafka_config(), results, self._publisher)
 
@@ -114,9 +118,18 @@ class QloopClient:
     def submit(self, updates: Iterable[ParameterUpdate]) -> dict[str, Future[JobResult]]:
         """Produce every update (durably) and return a future per event id."""
         futures = {}
+        spans = tracer()
         for update in updates:
             futures[update.event_id] = self._listener.expect(update.event_id)
-            self._publisher.publish(self._updates, update.template_id, update)
+            # A trace per set: its context travels in the headers and in the payload (which the
+            # worker's topology hop forwards unchanged); a caller's own context is kept.
+            with spans.start_as_current_span("qloop.submit", kind=SpanKind.PRODUCER) as span:
+                span.set_attribute("qloop.event_id", update.event_id)
+                carrier = inject()
+                if "traceparent" not in update.trace_context:
+                    update = replace(update, trace_context={**update.trace_context, **carrier})
+                headers = {k: v for k, v in update.trace_context.items() if k in carrier}
+                self._publisher.publish(self._updates, update.template_id, update, headers)
         self._publisher.flush()
         return futures
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import replace
 from typing import TypeVar
@@ -38,6 +38,7 @@ from streams.kafka.clients import PublishError
 from streams.kafka.topics import TopicNames
 from streams.ledger.dead_letter_index import source_key
 from streams.ledger.store import LedgerStore, Outbox
+from streams.tracing import tracer
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,27 @@ class SubmissionLedger:
         *,
         stale: Callable[[], bool],
         ack: Callable[[], None],
+        headers: Mapping[str, dict[str, str]] | None = None,
     ) -> ExecutionOutcome:
-        """Take ``batch`` through steps 1-9; raise (inputs unacked) if any step fails."""
+        """Take ``batch`` through steps 1-9; raise (inputs unacked) if any step fails.
+
+        ``headers``: per event id, the Kafka headers its result carries (its trace context).
+        """
+        spans = tracer()
         # 1-2. Admit and charge; claims and paid marks are durable before anything runs.
-        admission = await self._off_loop(executor.admit, batch, self.store.flush)
+        with spans.start_as_current_span("qloop.admit"):
+            admission = await self._off_loop(executor.admit, batch, self.store.flush)
         # 3. One backend submission for the admitted sets, announced as it is handed over.
-        outcome = await self._off_loop(executor.run, admission, self._hand_off)
+        with spans.start_as_current_span("qloop.execute"):
+            outcome = await self._off_loop(executor.run, admission, self._hand_off)
         # 4. A stale batch drops what another worker published while it ran.
         if stale():
             outcome = await self._off_loop(self._drop_published_elsewhere, outcome)
         # 5-6. Publish, then wait for the broker's acks (republish once on a delivery error).
-        await self._off_loop(self._publish, outcome)
-        await self._off_loop(self._deliver, outcome)
+        carriers = dict(headers or {})
+        with spans.start_as_current_span("qloop.publish"):
+            await self._off_loop(self._publish, outcome, carriers)
+            await self._off_loop(self._deliver, outcome, carriers)
         # 7-8. Mark the published sets done and make the marks durable.
         await self._off_loop(self._mark_done, [r.event_id for r in outcome.results])
         # 9. Ack the inputs: their offsets may now be committed.
@@ -122,7 +132,13 @@ class SubmissionLedger:
         self.store.guard()
         self.outbox.publish(self.topics.jobs, job.job_id, job)  # delivered with step 6's flush
 
-    def _publish(self, outcome: ExecutionOutcome, *, with_job: bool = False) -> None:
+    def _publish(
+        self,
+        outcome: ExecutionOutcome,
+        headers: Mapping[str, dict[str, str]] | None = None,
+        *,
+        with_job: bool = False,
+    ) -> None:
         self.store.guard()  # a process frozen past its session exits here, before any output
         topics, outbox = self.topics, self.outbox
         if with_job and outcome.job is not None:  # same job id: the jobs table keeps one row
@@ -130,18 +146,21 @@ class SubmissionLedger:
         for record in outcome.compiles:
             outbox.publish(topics.compilations, record.compile_key, record)
         for result in outcome.results:
-            outbox.publish(self.results_topic(result.tenant), result.event_id, result)
+            carrier = (headers or {}).get(result.event_id)
+            outbox.publish(self.results_topic(result.tenant), result.event_id, result, carrier)
         for letter in outcome.dead_letters:
             outbox.publish(topics.dead_letters, letter.event_id, letter)
 
-    def _deliver(self, outcome: ExecutionOutcome) -> None:
+    def _deliver(
+        self, outcome: ExecutionOutcome, headers: Mapping[str, dict[str, str]] | None = None
+    ) -> None:
         try:
             self.outbox.flush(self._flush_s)
         except PublishError:
             # Some records timed out for good: publish the outcome again (downstream
             # deduplicates by event id) rather than lose a result.
             log.warning("republishing %d result(s) after a delivery error", len(outcome.results))
-            self._publish(outcome, with_job=True)
+            self._publish(outcome, headers, with_job=True)
             self.outbox.flush(self._flush_s)
 
     def _mark_done(self, event_ids: list[str]) -> None:

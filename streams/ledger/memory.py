@@ -134,10 +134,15 @@ class MemoryOutbox:
         self.delivered: list[tuple[str, str | None, Any]] = []
         self.fail_flushes = 0
         self.headers: list[dict[str, str]] = []
+        self.record_headers: dict[tuple[str, str | None], dict[str, str]] = {}
         self._lock = threading.Lock()
 
-    def publish(self, topic: str, key: str | None, record: Any) -> None:
-        """Queue ``record``."""
+    def publish(
+        self, topic: str, key: str | None, record: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        """Queue ``record``; its headers are kept in :attr:`record_headers` by (topic, key)."""
+        if headers:
+            self.record_headers[(topic, key)] = dict(headers)
         with self._lock:
             self.pending.append((topic, key, record))
         self.log.add(f"publish:{topic}:{key}")

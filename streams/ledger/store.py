@@ -50,8 +50,10 @@ class LedgerStore(Protocol):
 class Outbox(Protocol):
     """Where a batch's records go: encoded and produced, acknowledged by :meth:`flush`."""
 
-    def publish(self, topic: str, key: str | None, record: Any) -> None:
-        """Enqueue ``record`` under ``key``."""
+    def publish(
+        self, topic: str, key: str | None, record: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        """Enqueue ``record`` under ``key`` (with Kafka ``headers``, e.g. trace context)."""
         ...
 
     def publish_raw(

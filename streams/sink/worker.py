@@ -38,6 +38,7 @@ from sinks import (
     serve_owner_queries,
 )
 from streams.metrics import SinkCollector, SinkStats, group_lag, serve
+from streams.tracing import headers_of, trace_id_of
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class _SinkLoop:
             log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, exc.code)
             record = _dead_letter(msg, exc)
             self.stats.dead_letters += 1
-        self.sink.add(topic, partition, offset, record)
+        trace_id = trace_id_of(headers_of(msg.headers())) if msg.headers() else ""
+        self.sink.add(topic, partition, offset, record, trace_id)
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:
         if not offsets:

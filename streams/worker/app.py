@@ -32,6 +32,7 @@ from streams.kafka.probe import check_kafka
 from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.metrics import WorkerCollector, group_lag, serve
+from streams.tracing import configure_tracing
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
@@ -261,6 +262,7 @@ def run_worker(settings: Settings, *, create: bool = True) -> None:
     # Build first: it connects to nothing, so a bad configuration (an unresolvable writer
     # schema) is refused before any Kafka call.
     worker = Worker.build(settings)
+    configure_tracing()
     check_kafka(settings)
     if create:
         create_topics(

@@ -30,6 +30,7 @@ from schemas import CircuitTemplate, DeadLetter, ErrorCode
 from streams.kafka.topics import TopicNames
 from streams.ledger.checkpoint import SubmissionLedger
 from streams.ledger.store import LedgerStore, Outbox
+from streams.tracing import traced_batch
 from streams.worker.parking import Ack, Parked, TemplateParking
 from streams.worker.routing import origin_headers
 
@@ -270,7 +271,10 @@ class ProcessingPipeline:
                     waiting()
 
         try:
-            outcome = await self.ledger.settle(batch, self.executor, stale=stale, ack=ack_inputs)
+            with traced_batch([p.update for p in batch.sets]) as carriers:
+                outcome = await self.ledger.settle(
+                    batch, self.executor, stale=stale, ack=ack_inputs, headers=carriers
+                )
             events.info(
                 "batch settled",
                 job_id=outcome.job.job_id if outcome.job is not None else None,

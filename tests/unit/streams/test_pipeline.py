@@ -407,3 +407,49 @@ def test_the_worker_logs_one_json_line_per_batch_with_its_job_and_sizes() -> Non
     assert batch["level"] == "info" and "timestamp" in batch
     (note,) = [line for line in lines if line["event"] == "note"]
     assert "*" in note["detail"] and secret not in out.getvalue()  # masked, like dead letters
+
+
+def _span_exporter() -> Any:
+    """An in-memory exporter on the process's SDK tracer provider (installed if none yet)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from streams.tracing import configure_tracing
+
+    configure_tracing()
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+def test_a_result_continues_the_trace_of_its_update() -> None:
+    from opentelemetry import trace
+
+    from streams.tracing import inject, trace_id_of, tracer
+
+    exporter = _span_exporter()
+    with tracer().start_as_current_span("upstream optimiser") as parent:
+        traced = _update(trace_context=inject())
+    h = Harness(max_batch=2)
+    untraced = _update()
+    _run(h, [(CODEC.encode(traced), 0), (CODEC.encode(untraced), 1)])
+    carrier = h.outbox.record_headers[(TOPICS.results, traced.event_id)]
+    expected = f"{parent.get_span_context().trace_id:032x}"
+    assert trace_id_of(carrier) == expected
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    sets = [s for s in exporter.get_finished_spans() if s.name == "qloop.set"]
+    mine = next(s for s in sets if s.attributes["qloop.event_id"] == traced.event_id)
+    assert mine.parent is not None and mine.parent.span_id == parent.get_span_context().span_id
+    batch = spans["qloop.batch"]
+    assert {link.context.span_id for link in batch.links} == {s.context.span_id for s in sets}
+    for step in ("qloop.admit", "qloop.execute", "qloop.publish"):
+        assert spans[step].parent is not None
+        assert spans[step].parent.span_id == batch.context.span_id
+    # An update without context still gets a trace of its own, carried by its result.
+    other = h.outbox.record_headers[(TOPICS.results, untraced.event_id)]
+    assert trace_id_of(other) not in ("", expected)
+    assert trace.get_current_span().get_span_context().is_valid is False
