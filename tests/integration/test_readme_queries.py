@@ -403,3 +403,38 @@ def test_documented_query_runs_as_written(loaded: tuple[Path, Truth], where: str
     check = CHECKS.get(frozenset(columns))
     assert check is not None, f"{where}: no expectation for columns {sorted(columns)}"
     check(rows, truth)
+
+
+DASHBOARDS = ROOT / "compose" / "grafana" / "dashboards"
+
+
+def _panels() -> list[tuple[str, dict[str, object]]]:
+    found = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            found.append((f"{path.name}: {panel['title']}", panel))
+    return found
+
+
+def _grafana_to_sql(sql: str) -> str:
+    """The ClickHouse data source's macros, expanded for a window holding all the test data."""
+    return re.sub(
+        r"\$__timeFilter\((\w+)\)",
+        r"\1 >= toDateTime('2000-01-01 00:00:00') AND \1 <= now() + INTERVAL 1 DAY",
+        sql,
+    )
+
+
+@pytest.mark.parametrize(("where", "panel"), _panels(), ids=lambda v: str(v)[:50])
+def test_every_dashboard_panel_runs_on_stored_data(
+    loaded: tuple[Path, Truth], where: str, panel: dict[str, object]
+) -> None:
+    """ClickHouse panels run as the dashboard has them; Prometheus panels name real metrics."""
+    (target,) = panel["targets"]  # type: ignore[misc]
+    if "rawSql" in target:
+        rows = qloop_query(loaded[0], _grafana_to_sql(target["rawSql"]))
+        assert rows, f"{where} returned no rows on data that implies some"
+    else:  # a Prometheus panel: every metric it names is one the worker or the sink exports
+        known = set(re.findall(r'"(qloop_\w+)"', (ROOT / "streams" / "metrics.py").read_text()))
+        names = set(re.findall(r"qloop_\w+", str(target["expr"])))
+        assert names and names <= known, f"{where} names {names - known}"

@@ -229,3 +229,22 @@ def test_secure_qloop_services_log_in_as_their_principal(
         "KAFKA_LISTENER_NAME_INTERNAL_PLAIN_SASL_JAAS_CONFIG"
     ]
     assert passwords["QLOOP_WORKER_PASSWORD"] in jaas
+
+
+def test_prometheus_scrapes_the_ports_the_services_serve(resolved: dict[str, Any]) -> None:
+    env = resolved["services"]["worker"]["environment"]
+    assert env["QLOOP_METRICS_HOST"] == "0.0.0.0"  # noqa: S104 - reachable on the compose network
+    config = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["qloop-worker"]["dns_sd_configs"][0]["port"] == int(
+        env["QLOOP_WORKER_METRICS_PORT"]
+    )
+    assert jobs["qloop-sink"]["static_configs"][0]["targets"] == [
+        f"sink:{env['QLOOP_SINK_METRICS_PORT']}"
+    ]
+    grafana = resolved["services"]["grafana"]
+    assert any("/var/lib/grafana/dashboards" in str(v) for v in grafana["volumes"])
+    provider = yaml.safe_load(
+        (ROOT / "compose/grafana/provisioning/dashboards/qloop.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
