@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 QLOOP := $(VENV)/bin/qloop
 STAMP := $(VENV)/.installed
 
-.PHONY: help install compose-tools lint test test-unit test-integration run bench broker-start broker-stop clean
+.PHONY: help install compose-tools browser-tools lint test test-unit test-integration run bench broker-start broker-stop clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -34,7 +34,13 @@ lint: $(STAMP) ## ruff + mypy --strict + import-linter layer contracts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install compose-tools ## Install everything, lint, then run unit and integration tests (real Kafka, real ClickHouse)
+browser-tools: ## Headless Chromium (Debian) for the dashboard's browser test
+	@command -v chromium >/dev/null || { \
+	  command -v apt-get >/dev/null || { echo "install chromium to test the dashboard"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install compose-tools browser-tools ## Install everything, lint, then run unit and integration tests (real Kafka, real ClickHouse)
 	$(MAKE) lint
 	$(VENV)/bin/pytest tests/unit -q
 	$(VENV)/bin/pytest tests/integration -q

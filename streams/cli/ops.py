@@ -145,6 +145,25 @@ def query_cmd(
     _print_rows(columns, rows, fmt)
 
 
+def dashboard_cmd(
+    port: Annotated[int, typer.Option(help="Serve the page on 127.0.0.1:PORT.")] = 8050,
+    since: Annotated[str, typer.Option(help="Window shown, e.g. 1h, 24h, 7d.")] = "24h",
+) -> None:
+    """Serve a live page over the configured ClickHouse: SLIs, throughput, drift, budgets, …."""
+    from streams.dashboard import serve
+
+    settings = load_settings()
+    try:
+        server = serve(settings, port, parse_duration(since))
+    except OSError as exc:
+        raise fail(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    console.print(f"qloop dashboard on http://127.0.0.1:{port}/ (Ctrl-C stops)")
+    try:
+        _stop_on_signals().wait()
+    finally:
+        server.shutdown()
+
+
 def db_roles_cmd() -> None:
     """Create the qloop_ingest_role and qloop_analyst_role on a ClickHouse server (admins)."""
     from sinks.access import apply_roles
@@ -234,6 +253,7 @@ def drift_cmd(
 
 __all__ = [
     "canary_cmd",
+    "dashboard_cmd",
     "db_roles_cmd",
     "drift_cmd",
     "parse_duration",
