@@ -19,8 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import structlog
-
 from processors.batcher import Batch, TopologyBatcher
 from processors.executor import BatchExecutor
 from processors.intake import Intake
@@ -33,25 +31,11 @@ from streams.ledger.store import LedgerStore, Outbox
 from streams.tracing import traced_batch
 from streams.worker.parking import Ack, Parked, TemplateParking
 from streams.worker.routing import origin_headers
+from streams.worker.stats import PipelineStats
 
 log = logging.getLogger(__name__)
-#: qloop's own events, with fields (structlog; rendered by streams.logs).
-events = structlog.get_logger("qloop.worker")
 
 TemplateLookup = Callable[[str], CircuitTemplate | None]
-
-
-@dataclass(slots=True)
-class PipelineStats:
-    """Counters for progress reporting and tests."""
-
-    received: int = 0
-    dead_letters: int = 0
-    results: int = 0
-    duplicates: int = 0
-    routed: int = 0
-    submissions: int = 0
-    batch_sizes: Counter[int] = field(default_factory=Counter)  # size -> batches (bounded)
 
 
 @dataclass(slots=True)
@@ -275,22 +259,7 @@ class ProcessingPipeline:
                 outcome = await self.ledger.settle(
                     batch, self.executor, stale=stale, ack=ack_inputs, headers=carriers
                 )
-            events.info(
-                "batch settled",
-                job_id=outcome.job.job_id if outcome.job is not None else None,
-                backend=batch.backend,
-                primitive=str(batch.primitive),
-                sets=batch.size,
-                results=len(outcome.results),
-                dead_letters=len(outcome.dead_letters),
-                duplicates=len(outcome.duplicates),
-                seconds=round(time.monotonic() - started, 4),
-            )
-            self.stats.submissions += outcome.job is not None
-            self.stats.results += len(outcome.results)
-            self.stats.dead_letters += len(outcome.dead_letters)
-            self.stats.duplicates += len(outcome.duplicates)
-            self.stats.batch_sizes[batch.size] += 1
+            self.stats.settled(batch, outcome, time.monotonic() - started)
         except Exception:
             # Leave the inputs (and copies waiting on them) unacked: they are redelivered
             # after a restart, and the ledger makes the retry free of double charges.
@@ -324,4 +293,4 @@ class ProcessingPipeline:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
-__all__ = ["PipelineStats", "ProcessingPipeline"]
+__all__ = ["ProcessingPipeline"]

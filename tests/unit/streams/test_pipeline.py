@@ -385,7 +385,7 @@ def test_the_worker_logs_one_json_line_per_batch_with_its_job_and_sizes() -> Non
     import structlog
 
     from streams.logs import configure_logging
-    from streams.worker.pipeline import events
+    from streams.worker.stats import events
 
     root = stdlib_logging.getLogger()
     saved = (root.handlers[:], root.level)
