@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 
 from processors.pending import PendingSet
 from schemas import ErrorCode, JobResult, Reproducibility, ResultStatus, Timings
@@ -29,17 +32,42 @@ def package_versions() -> dict[str, str]:
 
 @cache
 def code_version() -> str:
-    """Return the deployed version: ``$QLOOP_CODE_VERSION`` (a git sha) or the package's.
+    """The code that produced a result, as precisely as the deployment allows.
 
-    Read once per process: the code cannot change under a running worker.
+    In order: ``$QLOOP_CODE_VERSION`` (set by a deployment that knows better); ``git describe
+    --always --dirty --tags`` when qloop runs from a checkout; the installed distribution's
+    version, with the URL and commit it was installed from when pip recorded them
+    (``direct_url.json``). Read once per process: the code cannot change under a running worker.
     """
     env = os.environ.get(CODE_VERSION_ENV)
     if env:
         return env
+    described = _git_describe(Path(__file__).resolve().parents[1])
+    if described:
+        return described
     try:
-        return f"qloop-{metadata.version('qloop')}"
+        dist = metadata.distribution("qloop")
     except metadata.PackageNotFoundError:
         return "unknown"
+    origin = json.loads(dist.read_text("direct_url.json") or "{}")
+    commit = origin.get("vcs_info", {}).get("commit_id")
+    where = f"{origin['url']}@{commit}" if commit else origin.get("url")
+    return f"qloop-{dist.version}" + (f" ({where})" if where else "")
+
+
+def _git_describe(root: Path) -> str | None:
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed argv
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--tags"],  # noqa: S607
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from typing import Any
 from schemas import (
     CalibrationSnapshot,
     CanaryRun,
+    CircuitTemplate,
     CompileRecord,
     DeadLetter,
     JobResult,
@@ -53,6 +54,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "completed_at", "package_versions", "code_version", "transpiler_settings",
         "backend_name", "seed_simulator", "seed_transpiler", "calibration_id", "labels",
         *_KAFKA, "trace_id",
+    ),
+    "templates": (
+        "template_id", "name", "qasm3", "parameter_names", "num_qubits", "topology_key",
+        "observables", "created_at", *_KAFKA,
     ),
     "jobs": (
         "job_id", "backend", "primitive", "event_ids", "template_ids", "topology_keys",
@@ -95,6 +100,15 @@ def result_row(r: JobResult, pos: KafkaPosition) -> Row:
         dict(rep.package_versions), rep.code_version, dict(rep.transpiler_settings),
         rep.backend_name, rep.seed_simulator, rep.seed_transpiler, rep.calibration_id,
         dict(r.labels), *_pos(pos), pos.trace_id,
+    )  # fmt: skip
+
+
+def template_row(t: CircuitTemplate, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.templates`` for one registration, as sent."""
+    terms = [(term.pauli, term.coeff) for term in t.observables or ()]
+    return (
+        t.template_id, t.name, t.qasm3, list(t.parameter_names), t.num_qubits, t.topology_key,
+        terms, t.created_at, *_pos(pos),
     )  # fmt: skip
 
 
@@ -152,6 +166,7 @@ def _one(fn: RowFunction) -> RowsFunction:
 TABLE_FOR: dict[type[Any], tuple[str, RowsFunction]] = {
     JobResult: ("results", _one(result_row)),
     JobSubmitted: ("jobs", _one(job_row)),
+    CircuitTemplate: ("templates", _one(template_row)),
     CompileRecord: ("compilations", _one(compilation_row)),
     DeadLetter: ("dead_letters", _one(dead_letter_row)),
     CanaryRun: ("canary_runs", _one(canary_run_row)),

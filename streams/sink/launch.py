@@ -23,6 +23,7 @@ def sink_topics(topics: TopicNames, tenants: tuple[str, ...] = ()) -> dict[str, 
     ``tenants``: in multi-tenant mode, each tenant's own result topic too.
     """
     wanted = {
+        topics.templates,
         topics.results,
         topics.jobs,
         topics.compilations,
