@@ -15,6 +15,7 @@ import pytest
 from streams.config import Settings
 from streams.kafka.topics import TopicNames, create_topics
 from streams.local.broker import LocalBroker, free_port
+from streams.local.stack import LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,18 @@ def topic_factory(kafka_bootstrap: str) -> Callable[..., TopicNames]:
         return TopicNames(prefix)
 
     return make
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalStack]:
+    """A worker and an in-process sink on fresh topics, batching within 100 ms.
+
+    Modules that need other settings define their own ``stack`` fixture, which wins.
+    """
+    from pipeline_support import stack_settings
+
+    with LocalStack(
+        stack_settings(kafka_bootstrap, tmp_path / "stack", max_wait_ms=100)
+    ) as running:
+        yield running
+        running.check()

@@ -169,3 +169,19 @@ def all_samples() -> list[Any]:
             captured_at=NOW,
         ),
     ]
+
+
+def qpy_of_ry_without_cx() -> bytes:
+    """QPY of RY(a), RY(b) and measurements: the hand-written RY_CX circuit minus its CX."""
+    import io
+
+    from qiskit import qpy
+    from qiskit.circuit import Parameter, QuantumCircuit
+
+    circuit = QuantumCircuit(2, 2)
+    circuit.ry(Parameter("a"), 0)
+    circuit.ry(Parameter("b"), 1)
+    circuit.measure([0, 1], [0, 1])
+    buffer = io.BytesIO()
+    qpy.dump(circuit, buffer)
+    return buffer.getvalue()

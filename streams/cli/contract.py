@@ -8,12 +8,10 @@ people without avro-tools.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import uuid
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +21,7 @@ from rich.table import Table
 
 from schemas import ContractError
 from schemas.contracts import all_contracts
+from schemas.convert import to_avro
 from streams.cli.output import console, fail
 from streams.config import load_settings
 from streams.kafka.clients import consumer_config
@@ -51,20 +50,13 @@ def schemas_cmd(
     console.print("Canonical forms (what the fingerprint is computed over): qloop schemas --json")
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+def _json_value(value: Any) -> Any:
+    """JSON for what an Avro datum holds beyond JSON: bytes as hex, timestamps as ISO 8601."""
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    return value
+    return str(value)
 
 
 def tail_cmd(
@@ -134,12 +126,12 @@ def _show(msg: Any, record: type[Any] | None, codec: Any, as_json: bool) -> None
         body = value.decode(errors="replace")  # internal JSON state (the ledger)
     else:
         try:
-            body = _plain(codec.decode(record, value))
+            body = to_avro(codec.decode(record, value))
         except ContractError as exc:
             body = {"undecodable": str(exc), "bytes": len(value)}
     if as_json:
         line = {"partition": msg.partition(), "offset": msg.offset(), "key": key, "value": body}
-        print(json.dumps(line, default=str), flush=True)
+        print(json.dumps(line, default=_json_value), flush=True)
     else:
         console.print(f"[dim]{msg.partition()}:{msg.offset()}[/] [bold]{key}[/] {body}")
 

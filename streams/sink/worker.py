@@ -97,7 +97,8 @@ class _SinkLoop:
             log.warning("dead-lettering %s[%d]@%d: %s", topic, partition, offset, exc.code)
             record = _dead_letter(msg, exc)
             self.stats.dead_letters += 1
-        trace_id = trace_id_of(headers_of(msg.headers())) if msg.headers() else ""
+        headers = msg.headers()
+        trace_id = trace_id_of(headers_of(headers)) if headers else ""
         self.sink.add(topic, partition, offset, record, trace_id)
 
     def commit(self, offsets: dict[tuple[str, int], int]) -> None:

@@ -11,13 +11,12 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from pipeline_support import sampler_circuit, stack_settings, wait_for_sink, wait_until
+from pipeline_support import sampler_circuit, wait_for_sink, wait_until
 from qiskit.quantum_info import SparsePauliOp
 
 from processors import make_template
@@ -31,14 +30,6 @@ from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 CHARTS = ("throughput", "latency", "batches", "drift", "budgets", "experiments")
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = stack_settings(kafka_bootstrap, tmp_path_factory.mktemp("dash"), max_wait_ms=100)
-    with LocalStack(settings) as running:
-        yield running
-        running.check()
 
 
 def _count(stack: LocalStack, table: str) -> int:

@@ -9,7 +9,6 @@ confluent-kafka producer. qloop runs as a real worker and sink on the real broke
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from external_avro import RY_CX, Contract
 from pipeline_support import stack_settings, wait_for_sink, wait_idle, wait_until
+from samples import qpy_of_ry_without_cx
 
 from sinks import query
 from streams.local.stack import LocalStack
@@ -125,8 +125,8 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_an_upstream_service_without_qloop_or_qiskit(stack: LocalStack, tmp_path: Path) -> None:
     bootstrap, topics = stack.settings.bootstrap, stack.topics
-    # The QPY a Python colleague attached: the same wires without the CX gate.
-    qpy_of_another_circuit = _qpy_without_cx()
+    # The QPY a Python colleague attached (made with Qiskit): the same wires without the CX.
+    qpy_of_another_circuit = qpy_of_ry_without_cx()
     good = template(RY_CX)
     refused = {
         "invalid_qasm": template(RY_CX.replace("cx q[0], q[1];", "cx q[0] q[1]")),
@@ -199,20 +199,6 @@ def _stored_dead_letters(stack: LocalStack, event_id: str) -> int:
         {"e": event_id},
     )
     return int(rows[0][0])
-
-
-def _qpy_without_cx() -> bytes:
-    """QPY bytes made by a colleague with Qiskit (the producer above only forwards them)."""
-    from qiskit import qpy
-    from qiskit.circuit import Parameter, QuantumCircuit
-
-    circuit = QuantumCircuit(2, 2)
-    circuit.ry(Parameter("a"), 0)
-    circuit.ry(Parameter("b"), 1)
-    circuit.measure([0, 1], [0, 1])
-    buffer = io.BytesIO()
-    qpy.dump(circuit, buffer)
-    return buffer.getvalue()
 
 
 def test_updates_for_an_unknown_template_do_not_stall_their_partition(stack: LocalStack) -> None:

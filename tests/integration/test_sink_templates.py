@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from pipeline_support import sampler_circuit, stack_settings, wait_for_sink, wait_until
+from pipeline_support import sampler_circuit, wait_for_sink, wait_until
 from qiskit.quantum_info import SparsePauliOp
 
 from processors import make_template
@@ -15,14 +13,6 @@ from streams.client import QloopClient, new_update
 from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = stack_settings(kafka_bootstrap, tmp_path_factory.mktemp("tpl"), max_wait_ms=100)
-    with LocalStack(settings) as running:
-        yield running
-        running.check()
 
 
 def test_a_result_joins_to_its_stored_template(stack: LocalStack) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from confluent_kafka import Consumer
-from pipeline_support import sampler_circuit, stack_settings, wait_for_sink
+from pipeline_support import sampler_circuit, wait_for_sink
 
 from processors import make_template
 from sinks import query
@@ -15,14 +13,6 @@ from streams.local.stack import LocalStack
 from streams.tracing import headers_of, trace_id_of, tracer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = stack_settings(kafka_bootstrap, tmp_path_factory.mktemp("trace"), max_wait_ms=100)
-    with LocalStack(settings) as running:
-        yield running
-        running.check()
 
 
 def test_a_result_message_and_row_continue_the_trace_of_the_update(stack: LocalStack) -> None:

@@ -1,14 +1,14 @@
 import hashlib
-import io
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from external_avro import RY_CX
-from qiskit import qasm3, qpy
+from qiskit import qasm3
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
+from samples import qpy_of_ry_without_cx
 
 from processors import check_template, load_circuit, make_template, observable_of
 from processors.intake import REGISTER, Intake
@@ -123,13 +123,7 @@ def test_the_id_is_the_hash_of_the_text_as_sent() -> None:
 
 
 def test_a_qpy_of_another_circuit_is_refused() -> None:
-    without_cx = QuantumCircuit(2, 2)
-    without_cx.ry(Parameter("a"), 0)
-    without_cx.ry(Parameter("b"), 1)
-    without_cx.measure([0, 1], [0, 1])
-    buffer = io.BytesIO()
-    qpy.dump(without_cx, buffer)
-    assert _code(_hand_written(qpy=buffer.getvalue())) == ErrorCode.QPY_MISMATCH
+    assert _code(_hand_written(qpy=qpy_of_ry_without_cx())) == ErrorCode.QPY_MISMATCH
     assert _code(_hand_written(qpy=b"not qpy")) == ErrorCode.QPY_MISMATCH
 
 

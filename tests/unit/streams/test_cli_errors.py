@@ -78,3 +78,14 @@ def test_version_help_and_the_connection_options(tmp_path: Path) -> None:
     query = qloop("--dsn", f"chdb://{engine}", "query", "SELECT 1")
     assert query.returncode == 0, query.stderr
     assert engine.exists()  # the DSN given on the command line is the one opened
+
+
+def test_tail_of_an_unknown_topic_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "QLOOP_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "topics", "tail", "no-such-topic"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: unknown topic 'no-such-topic'") and "job-results" in line
