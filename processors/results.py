@@ -88,6 +88,8 @@ class Outcome:
     transpiler_settings: dict[str, str] = field(default_factory=dict)
     seed_transpiler: int | None = None
     calibration_id: str | None = None
+    noise_model_id: str | None = None
+    compile_key: str | None = None
 
 
 def make_result(
@@ -130,6 +132,9 @@ def make_result(
             seed_simulator=outcome.seed_simulator,
             seed_transpiler=outcome.seed_transpiler,
             calibration_id=outcome.calibration_id,
+            noise_model_id=outcome.noise_model_id,
+            compile_key=outcome.compile_key,
+            precision=update.precision,
         ),
         job_id=job_id,
         counts=outcome.counts,

@@ -134,10 +134,16 @@ def submit(
                 return {"evs": (estimated.evs[p][k],), "stds": (estimated.stds[p][k],)}
 
         execute_ms = (time.perf_counter() - started) * 1000.0
+        noise = backend.noise_model_id()
         for p, pub in enumerate(pubs):
             for k, item in enumerate(pub):
                 outcomes[item.position] = _outcome(
-                    item, ResultStatus.SUCCEEDED, execute_ms, seed=seeds[p][k], **per_set(p, k)
+                    item,
+                    ResultStatus.SUCCEEDED,
+                    execute_ms,
+                    seed=seeds[p][k],
+                    noise=noise,
+                    **per_set(p, k),
                 )
     except Exception as exc:  # BackendError and anything an adapter let slip: never crash
         execute_ms = (time.perf_counter() - started) * 1000.0
@@ -153,6 +159,7 @@ def _outcome(
     execute_ms: float,
     *,
     seed: int | None = None,
+    noise: str | None = None,
     counts: dict[str, int] | None = None,
     evs: tuple[float, ...] | None = None,
     stds: tuple[float, ...] | None = None,
@@ -175,6 +182,8 @@ def _outcome(
         transpiler_settings=settings,
         seed_transpiler=int(settings["seed_transpiler"]),
         calibration_id=record.calibration_id,
+        noise_model_id=noise,
+        compile_key=record.compile_key,
     )
 
 

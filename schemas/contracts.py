@@ -16,6 +16,7 @@ from schemas.records import (
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
+    ExperimentCheckpoint,
     JobResult,
     JobSubmitted,
     ParameterUpdate,
@@ -31,6 +32,7 @@ CONTRACT_FILES: dict[type[Any], str] = {
     CompileRecord: "compile_record.avsc",
     CanaryRun: "canary_run.avsc",
     CalibrationSnapshot: "calibration_snapshot.avsc",
+    ExperimentCheckpoint: "experiment_checkpoint.avsc",
 }
 
 
@@ -62,6 +64,19 @@ class Contract:
             "wire_bytes": " ".join(f"{b:02X}" for b in b"\xc3\x01" + self.fingerprint),
             "canonical_form": self.canonical,
         }
+
+
+#: Older writer versions still accepted, as packaged files under ``history/``: a message a
+#: previous release wrote (a worker not yet upgraded, a topic read from the start) resolves
+#: against today's reader instead of being dead-lettered. Every evolution so far only added
+#: fields with defaults, which Avro resolution fills in.
+HISTORY_FILES: tuple[str, ...] = ("history/job_result.v1.avsc",)
+
+
+def history_contracts() -> list[Contract]:
+    """The older writer contracts of :data:`HISTORY_FILES`."""
+    root = resources.files("schemas")
+    return [contract_from_json(root.joinpath(f).read_text("utf-8")) for f in HISTORY_FILES]
 
 
 def all_contracts() -> list[Contract]:

@@ -40,9 +40,13 @@ class SingleObjectFraming:
     """
 
     def __init__(self, contracts: list[Contract] | None = None) -> None:
-        from schemas.contracts import CONTRACT_FILES
+        from schemas.contracts import CONTRACT_FILES, history_contracts
 
-        known = contracts if contracts is not None else [contract_for(c) for c in CONTRACT_FILES]
+        known = (
+            contracts
+            if contracts is not None
+            else [*history_contracts(), *(contract_for(c) for c in CONTRACT_FILES)]
+        )
         self._by_fingerprint: dict[bytes, Contract] = {c.fingerprint: c for c in known}
 
     def register(self, contract: Contract) -> None:

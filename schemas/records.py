@@ -98,6 +98,9 @@ class Reproducibility:
     seed_simulator: int | None = None
     seed_transpiler: int | None = None
     calibration_id: str | None = None
+    noise_model_id: str | None = None
+    compile_key: str | None = None
+    precision: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,26 @@ class CalibrationSnapshot:
     captured_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentCheckpoint:
+    """A hybrid loop's optimizer state after one iteration: what a resume starts from."""
+
+    experiment_id: str
+    iteration: int
+    workload: str
+    tenant: str
+    optimizer: str
+    optimizer_settings: dict[str, str]
+    template_ids: tuple[str, ...]
+    state: dict[str, list[float]]
+    parameter_sets: int
+    recorded_at: datetime
+    seed: int | None = None
+    value: float | None = None
+    best_value: float | None = None
+    finished: bool = False
+
+
 Record = (
     CircuitTemplate
     | ParameterUpdate
@@ -208,6 +231,7 @@ Record = (
     | CompileRecord
     | CanaryRun
     | CalibrationSnapshot
+    | ExperimentCheckpoint
 )
 
 __all__ = [
@@ -216,6 +240,7 @@ __all__ = [
     "CircuitTemplate",
     "CompileRecord",
     "DeadLetter",
+    "ExperimentCheckpoint",
     "JobResult",
     "JobSubmitted",
     "ParameterUpdate",

@@ -25,6 +25,7 @@ from schemas import (
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
+    ExperimentCheckpoint,
     JobResult,
     JobSubmitted,
 )
@@ -53,7 +54,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "cost", "queue_ms", "compile_ms", "execute_ms", "end_to_end_ms", "produced_at",
         "completed_at", "package_versions", "code_version", "transpiler_settings",
         "backend_name", "seed_simulator", "seed_transpiler", "calibration_id", "labels",
-        *_KAFKA, "trace_id",
+        *_KAFKA, "trace_id", "noise_model_id", "compile_key", "precision",
     ),
     "templates": (
         "template_id", "name", "qasm3", "parameter_names", "num_qubits", "topology_key",
@@ -81,6 +82,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "calibrations": (
         "backend", "calibration_id", "qubit", "t1_us", "t2_us", "readout_error", "captured_at",
     ),
+    "experiment_checkpoints": (
+        "experiment_id", "iteration", "workload", "tenant", "optimizer", "optimizer_settings",
+        "seed", "template_ids", "state", "value", "best_value", "parameter_sets", "finished",
+        "recorded_at", *_KAFKA,
+    ),
 }  # fmt: skip
 
 
@@ -99,7 +105,8 @@ def result_row(r: JobResult, pos: KafkaPosition) -> Row:
         t.queue_ms, t.compile_ms, t.execute_ms, t.end_to_end_ms, r.produced_at, r.completed_at,
         dict(rep.package_versions), rep.code_version, dict(rep.transpiler_settings),
         rep.backend_name, rep.seed_simulator, rep.seed_transpiler, rep.calibration_id,
-        dict(r.labels), *_pos(pos), pos.trace_id,
+        dict(r.labels), *_pos(pos), pos.trace_id, rep.noise_model_id, rep.compile_key,
+        rep.precision,
     )  # fmt: skip
 
 
@@ -155,6 +162,16 @@ def calibration_rows(s: CalibrationSnapshot, _pos: KafkaPosition) -> list[Row]:
     ]
 
 
+def checkpoint_row(c: ExperimentCheckpoint, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.experiment_checkpoints`` for one iteration of a hybrid loop."""
+    return (
+        c.experiment_id, c.iteration, c.workload, c.tenant, c.optimizer,
+        dict(c.optimizer_settings), c.seed, list(c.template_ids),
+        {k: list(v) for k, v in c.state.items()}, c.value, c.best_value, c.parameter_sets,
+        c.finished, c.recorded_at, *_pos(pos),
+    )  # fmt: skip
+
+
 RowFunction = Callable[[Any, KafkaPosition], Row]
 RowsFunction = Callable[[Any, KafkaPosition], list[Row]]
 
@@ -171,6 +188,7 @@ TABLE_FOR: dict[type[Any], tuple[str, RowsFunction]] = {
     DeadLetter: ("dead_letters", _one(dead_letter_row)),
     CanaryRun: ("canary_runs", _one(canary_run_row)),
     CalibrationSnapshot: ("calibrations", calibration_rows),
+    ExperimentCheckpoint: ("experiment_checkpoints", _one(checkpoint_row)),
 }
 
 
@@ -209,6 +227,7 @@ __all__ = [
     "Row",
     "calibration_rows",
     "canary_run_row",
+    "checkpoint_row",
     "compilation_row",
     "dead_letter_row",
     "job_row",

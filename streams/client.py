@@ -16,17 +16,29 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from opentelemetry.trace import SpanKind
 
-from schemas import CircuitTemplate, ContractError, JobResult, ParameterUpdate, Primitive
+from schemas import (
+    CircuitTemplate,
+    ContractError,
+    ExperimentCheckpoint,
+    JobResult,
+    ParameterUpdate,
+    Primitive,
+)
 from streams.config import Settings
+from streams.kafka.checkpoints import latest_checkpoint
 from streams.kafka.clients import Publisher
 from streams.kafka.topics import TopicNames
 from streams.tracing import configure_tracing, inject, tracer
+
+#: How far before its checkpoint a resumed client reads results: producer and broker clocks
+#: (the record timestamp) may disagree with the checkpoint writer's clock by this much.
+REWIND_MARGIN = timedelta(seconds=30)
 
 
 class ResultTimeoutError(TimeoutError):
@@ -45,12 +57,14 @@ class _ResultListener:
             {**conf, "group.id": f"qloop-client-{uuid.uuid4().hex}", "enable.auto.commit": False}
         )
         meta = self._consumer.list_topics(topic, timeout=30).topics[topic]
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in meta.partitions])
+        self._assignment = [TopicPartition(topic, p, OFFSET_END) for p in meta.partitions]
+        self._consumer.assign(self._assignment)
         self._codec = publisher.codec
         self._futures: dict[str, Future[JobResult]] = {}
         self._early: dict[str, JobResult] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._rewind: tuple[datetime, threading.Event] | None = None
         self._thread = threading.Thread(target=self._run, name="qloop-results", daemon=True)
         self._thread.start()
 
@@ -64,8 +78,29 @@ class _ResultListener:
                     future.set_result(early)
             return future
 
+    def rewind(self, since: datetime, timeout_s: float = 30.0) -> None:
+        """Also deliver results produced since ``since`` (a resumed loop's in-flight sets)."""
+        done = threading.Event()
+        self._rewind = (since, done)
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"the result listener did not rewind within {timeout_s:.0f}s")
+
+    def _seek(self, since: datetime, done: threading.Event) -> None:
+        millis = int(since.timestamp() * 1000)
+        wanted = [TopicPartition(tp.topic, tp.partition, millis) for tp in self._assignment]
+        found = self._consumer.offsets_for_times(wanted, timeout=30)
+        # A partition with nothing at or after ``since`` answers -1: stay at its end.
+        self._consumer.assign(
+            [tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, OFFSET_END)
+             for tp in found]
+        )  # fmt: skip
+        done.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._rewind is not None:
+                request, self._rewind = self._rewind, None
+                self._seek(*request)
             # Wait for one message, then drain what is already fetched without waiting:
             # consume(n, timeout) alone would hold the first result until n arrive or the
             # timeout passes, adding up to that timeout to every interactive round trip.
@@ -133,6 +168,29 @@ class QloopClient:
         self._publisher.flush()
         return futures
 
+    def checkpoint(self, checkpoint: ExperimentCheckpoint) -> None:
+        """Publish a loop's optimizer state (durably): what :meth:`resume` starts from.
+
+        Call it after each iteration's results are in and before the next iteration's sets
+        are submitted, with deterministic event ids per (experiment, iteration, set), so that
+        a resumed loop re-sends exactly the ids it sent before and none is paid twice.
+        """
+        self._publisher.publish(self.topics.experiments, checkpoint.experiment_id, checkpoint)
+        self._publisher.flush()
+
+    def resume(self, experiment_id: str, timeout_s: float = 30.0) -> ExperimentCheckpoint | None:
+        """Return the experiment's latest checkpoint (None if it has none) and catch up.
+
+        Results produced since that checkpoint (sets the dead process had sent, finished while
+        nobody listened) are delivered to this client's futures, so re-submitting those ids
+        completes them without running anything again: the worker drops a done id as a
+        duplicate, and its stored result is what comes back.
+        """
+        latest = latest_checkpoint(self.settings, self.topics.experiments, experiment_id, timeout_s)
+        if latest is not None:
+            self._listener.rewind(latest.recorded_at - REWIND_MARGIN, timeout_s)
+        return latest
+
     def evaluate(
         self, updates: Sequence[ParameterUpdate], timeout_s: float = 120.0
     ) -> list[JobResult]:
@@ -193,6 +251,14 @@ class AsyncQloopClient:
         except TimeoutError:
             missing = [u.event_id for u in updates if not futures[u.event_id].done()]
             raise ResultTimeoutError(missing, timeout_s) from None
+
+    async def checkpoint(self, checkpoint: ExperimentCheckpoint) -> None:
+        """Publish a loop's optimizer state (see :meth:`QloopClient.checkpoint`)."""
+        await asyncio.to_thread(self._sync.checkpoint, checkpoint)
+
+    async def resume(self, experiment_id: str) -> ExperimentCheckpoint | None:
+        """The latest checkpoint, results since it included (see :meth:`QloopClient.resume`)."""
+        return await asyncio.to_thread(self._sync.resume, experiment_id)
 
     async def close(self) -> None:
         """Flush and stop listening."""

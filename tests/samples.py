@@ -11,6 +11,7 @@ from schemas import (
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
+    ExperimentCheckpoint,
     JobResult,
     JobSubmitted,
     ParameterUpdate,
@@ -53,6 +54,9 @@ def all_samples() -> list[Any]:
         seed_simulator=42,
         seed_transpiler=7,
         calibration_id=None,
+        noise_model_id="aer-noise:0123456789abcdef",
+        compile_key="sha256:abc|aer:1|O1/seed1234|-|sampler",
+        precision=None,
     )
     return [
         CircuitTemplate(
@@ -167,6 +171,21 @@ def all_samples() -> list[Any]:
             calibration_id="2021-10-15T11:23:08",
             qubits=(QubitCalibration(0, 120.5, 90.25, 0.02), QubitCalibration(3, 60.0, 40.0, 0.5)),
             captured_at=NOW,
+        ),
+        ExperimentCheckpoint(
+            experiment_id="exp-1",
+            iteration=5,
+            workload="vqe-h2",
+            tenant="acme",
+            optimizer="momentum-descent/shift-rule",
+            optimizer_settings={"learning_rate": "1.0", "momentum": "0.3"},
+            template_ids=("sha256:abc",),
+            state={"x": [0.5, -1.25], "velocity": [0.0, 0.125]},
+            parameter_sets=65,
+            recorded_at=NOW,
+            seed=7,
+            value=-1.13,
+            best_value=-1.135,
         ),
     ]
 

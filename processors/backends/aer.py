@@ -106,6 +106,11 @@ class AerAdapter:
         self._num_qubits: int | None = None
         noise = noise_model.to_dict(serializable=True) if noise_model is not None else None
         self._target_id = "aer:" + hashlib.sha256(repr((name, noise)).encode()).hexdigest()[:16]
+        self._noise_id = (
+            None
+            if noise is None
+            else "aer-noise:" + hashlib.sha256(repr(noise).encode()).hexdigest()[:16]
+        )
 
     @property
     def name(self) -> str:
@@ -141,6 +146,10 @@ class AerAdapter:
     def calibration_id(self) -> str | None:
         """Return None: simulators have no calibration."""
         return None
+
+    def noise_model_id(self) -> str | None:
+        """Hash of the noise model's serialisable form; None for the ideal simulator."""
+        return self._noise_id
 
     def _run(self, circuits: list[QuantumCircuit], binds: list[Any], shots: int, seed: int) -> Any:
         with self._lock:

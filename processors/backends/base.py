@@ -117,6 +117,10 @@ class BackendAdapter(Protocol):
         """Identity of the current calibration (part of the compile-cache key)."""
         ...
 
+    def noise_model_id(self) -> str | None:
+        """Fingerprint of the noise this backend applies (None: ideal); goes in the bundle."""
+        ...
+
     def run_sampler(self, tasks: list[SamplerTask], seed: int) -> SamplerOutput:
         """Sample every set of every task in one submission, seeded from ``seed``."""
         ...

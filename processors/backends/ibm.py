@@ -94,6 +94,10 @@ class IBMRuntimeAdapter:
             stamp = hashlib.sha256(str(self._backend.target).encode()).hexdigest()[:16]
         return str(stamp)
 
+    def noise_model_id(self) -> str | None:
+        """The device and its calibration: a fake's noise model is built from exactly those."""
+        return f"device:{self._backend.name}@{self.calibration_id()}"
+
     def _seeded(self, primitive: Any, seed: int | None) -> Any:
         if self.is_simulator and seed is not None:
             primitive.options.simulator.seed_simulator = seed

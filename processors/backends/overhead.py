@@ -72,6 +72,10 @@ class OverheadAdapter:
         """Return the wrapped adapter's calibration id."""
         return self._inner.calibration_id()
 
+    def noise_model_id(self) -> str | None:
+        """Return the wrapped adapter's noise-model fingerprint."""
+        return self._inner.noise_model_id()
+
     def run_sampler(self, tasks: list[SamplerTask], seed: int) -> SamplerOutput:
         """Sleep, then sample on the wrapped adapter."""
         self.submissions += 1

@@ -17,10 +17,9 @@ from numpy.typing import NDArray
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
+from processors.workloads.optimizer import CheckpointCallback, DescentState, ParameterSet
 from schemas.enums import Primitive
 from schemas.records import JobResult
-
-ParameterSet = NDArray[np.float64]
 
 
 class WorkloadError(Exception):
@@ -167,14 +166,32 @@ class Workload(Protocol):
         """Return the measured circuit for ``sample``; ``None`` if the workload never samples."""
         ...
 
+    @property
+    def seed(self) -> int:
+        """The seed of the starting point (recorded with every checkpoint)."""
+        ...
+
+    def initial_point(self) -> NDArray[np.float64]:
+        """The optimizer's starting point (deterministic given the seed)."""
+        ...
+
+    def optimizer(self) -> tuple[str, dict[str, str]]:
+        """The optimizer's name and its settings as strings (recorded with every checkpoint)."""
+        ...
+
     def run(
         self,
         evaluate: Evaluator,
         *,
         sample: Evaluator | None = None,
         on_iteration: IterationCallback | None = None,
+        resume_from: DescentState | None = None,
+        on_checkpoint: CheckpointCallback | None = None,
     ) -> WorkloadSummary:
         """Run the classical loop to the end; deterministic given the workload's seed.
+
+        ``resume_from`` continues a crashed loop from its last checkpoint; ``on_checkpoint``
+        receives the optimizer's state after every iteration, before the next batch is sent.
 
         Raises:
             EvaluationError: The evaluator returned the wrong number of results or a result

@@ -25,13 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from processors.workloads.base import ParameterSet
+#: One point in parameter space (also ``processors.workloads.base.ParameterSet``).
+ParameterSet = NDArray[np.float64]
 
 #: Maps a batch of parameter sets to objective values (to minimise), one per set, in order.
 BatchObjective = Callable[[list[ParameterSet]], list[float]]
 
 #: Called after every iteration with (iteration, value, best, evaluations so far).
 StepCallback = Callable[[int, float, float, int], None]
+
+#: Name recorded in experiment checkpoints and lineage for :func:`minimize_batched`.
+OPTIMIZER_NAME = "momentum-descent/shift-rule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,16 @@ class DescentSettings:
     shift: float = math.pi / 2
     gradient_tolerance: float = 0.0
 
+    def as_dict(self) -> dict[str, str]:
+        """The settings as strings, as an experiment checkpoint records them."""
+        return {
+            "learning_rate": repr(self.learning_rate),
+            "momentum": repr(self.momentum),
+            "max_iterations": str(self.max_iterations),
+            "shift": repr(self.shift),
+            "gradient_tolerance": repr(self.gradient_tolerance),
+        }
+
     def __post_init__(self) -> None:
         if self.max_iterations < 1:
             raise ValueError("max_iterations must be at least 1")
@@ -61,6 +75,45 @@ class DescentSettings:
             raise ValueError("shift must be in (0, pi/2]")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError("momentum must be in [0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class DescentState:
+    """Everything the descent needs to take its next step: the resumable checkpoint.
+
+    The descent is deterministic given its state and the objective values, so a loop resumed
+    from the state after iteration ``k`` takes exactly the steps an uninterrupted one would.
+
+    Attributes:
+        iteration: Iterations completed (0: nothing evaluated yet).
+        x: The next batch centre.
+        velocity: The momentum carried into the next step.
+        centre: The last centre evaluated (``x`` before the last step).
+        value: The objective at ``centre`` (``inf`` before the first iteration).
+        best_value: The lowest centre value so far.
+        evaluations: Parameter sets evaluated so far.
+        finished: The descent stopped (tolerance met or iterations used up).
+
+    """
+
+    iteration: int
+    x: NDArray[np.float64]
+    velocity: NDArray[np.float64]
+    centre: NDArray[np.float64]
+    value: float
+    best_value: float
+    evaluations: int
+    finished: bool = False
+
+    @classmethod
+    def start(cls, x0: NDArray[np.float64]) -> DescentState:
+        """The state before the first iteration."""
+        x = np.asarray(x0, dtype=np.float64).copy()
+        return cls(0, x, np.zeros_like(x), x.copy(), math.inf, math.inf, 0)
+
+
+#: Called with the state after every iteration (and once more when the descent finishes).
+CheckpointCallback = Callable[[DescentState], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +152,9 @@ def minimize_batched(
     x0: NDArray[np.float64],
     settings: DescentSettings | None = None,
     on_step: StepCallback | None = None,
+    *,
+    resume_from: DescentState | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> OptimizationResult:
     """Minimise ``objective`` by momentum descent, one batch of evaluations per iteration.
 
@@ -109,6 +165,9 @@ def minimize_batched(
         x0: Starting point (not modified).
         settings: Hyper-parameters; defaults to :class:`DescentSettings`.
         on_step: Progress hook, called after each iteration.
+        resume_from: Continue from this checkpoint instead of ``x0`` (a crashed loop).
+        on_checkpoint: Called with the state after each iteration, before the next batch
+            is sent, and once with ``finished=True`` at the end.
 
     Returns:
         The last centre point and its value (the final update is not evaluated: that would
@@ -116,12 +175,13 @@ def minimize_batched(
 
     """
     cfg = settings or DescentSettings()
-    x = np.asarray(x0, dtype=np.float64).copy()
-    velocity = np.zeros_like(x)
-    centre, value, best_value = x.copy(), math.inf, math.inf
-    evaluations = 0
-    iteration = 0
-    for iteration in range(1, cfg.max_iterations + 1):
+    state = resume_from or DescentState.start(x0)
+    x, velocity = state.x.copy(), state.velocity.copy()
+    centre, value, best_value = state.centre.copy(), state.value, state.best_value
+    evaluations, iteration = state.evaluations, state.iteration
+    finished = state.finished
+    while not finished and iteration < cfg.max_iterations:
+        iteration += 1
         batch = shifted_batch(x, cfg.shift)
         values = np.asarray(objective(batch), dtype=np.float64)
         evaluations += len(batch)
@@ -130,10 +190,18 @@ def minimize_batched(
         if on_step is not None:
             on_step(iteration, value, best_value, evaluations)
         grad = (values[1::2] - values[2::2]) / (2.0 * math.sin(cfg.shift))
-        if float(np.linalg.norm(grad)) < cfg.gradient_tolerance:
-            break
-        velocity = cfg.momentum * velocity - cfg.learning_rate * grad
-        x = x + velocity
+        finished = float(np.linalg.norm(grad)) < cfg.gradient_tolerance
+        if not finished:
+            velocity = cfg.momentum * velocity - cfg.learning_rate * grad
+            x = x + velocity
+        if on_checkpoint is not None and not finished:
+            on_checkpoint(
+                DescentState(iteration, x, velocity, centre, value, best_value, evaluations)
+            )
+    if on_checkpoint is not None:
+        on_checkpoint(
+            DescentState(iteration, x, velocity, centre, value, best_value, evaluations, True)
+        )
     return OptimizationResult(
         x=centre,
         value=value,
@@ -144,7 +212,10 @@ def minimize_batched(
 
 
 __all__ = [
+    "OPTIMIZER_NAME",
     "BatchObjective",
+    "CheckpointCallback",
+    "DescentState",
     "DescentSettings",
     "OptimizationResult",
     "StepCallback",

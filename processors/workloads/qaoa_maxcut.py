@@ -27,7 +27,13 @@ from processors.workloads.base import (
     WorkloadSummary,
     checked_evaluate,
 )
-from processors.workloads.optimizer import DescentSettings, minimize_batched
+from processors.workloads.optimizer import (
+    OPTIMIZER_NAME,
+    CheckpointCallback,
+    DescentSettings,
+    DescentState,
+    minimize_batched,
+)
 from schemas.enums import Primitive
 
 #: The ratio ``<C> / C_max`` a run must reach to count as converged.
@@ -163,6 +169,15 @@ class QaoaMaxCut:
         """The brute-force optimum ``C_max``."""
         return self._max_cut
 
+    @property
+    def seed(self) -> int:
+        """The seed of the starting point."""
+        return self._seed
+
+    def optimizer(self) -> tuple[str, dict[str, str]]:
+        """The optimizer's name and settings, as experiment checkpoints record them."""
+        return OPTIMIZER_NAME, self._settings.as_dict()
+
     def circuit(self) -> QuantumCircuit:
         """Return the ansatz, for the Estimator; parameters ordered ``beta[..], gamma[..]``."""
         return self._circuit.copy()
@@ -197,6 +212,8 @@ class QaoaMaxCut:
         *,
         sample: Evaluator | None = None,
         on_iteration: IterationCallback | None = None,
+        resume_from: DescentState | None = None,
+        on_checkpoint: CheckpointCallback | None = None,
     ) -> WorkloadSummary:
         """Maximise ``<C>``, then sample the final state once if ``sample`` is given.
 
@@ -214,7 +231,14 @@ class QaoaMaxCut:
                 elapsed = time.monotonic() - start
                 on_iteration(IterationReport(iteration, -value, -best, evaluations, elapsed))
 
-        result = minimize_batched(negated_cut, self.initial_point(), self._settings, report)
+        result = minimize_batched(
+            negated_cut,
+            self.initial_point(),
+            self._settings,
+            report,
+            resume_from=resume_from,
+            on_checkpoint=on_checkpoint,
+        )
         expected_cut = -result.value
         ratio = expected_cut / self._max_cut
         parameter_sets = result.evaluations

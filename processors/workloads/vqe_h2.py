@@ -24,7 +24,13 @@ from processors.workloads.base import (
     WorkloadSummary,
     checked_evaluate,
 )
-from processors.workloads.optimizer import DescentSettings, minimize_batched
+from processors.workloads.optimizer import (
+    OPTIMIZER_NAME,
+    CheckpointCallback,
+    DescentSettings,
+    DescentState,
+    minimize_batched,
+)
 from schemas.enums import Primitive
 
 #: Electronic part of the reduced Hamiltonian (qubit 0 is the rightmost Pauli character).
@@ -104,6 +110,15 @@ class VqeH2:
         """Exact ground energy of :func:`h2_hamiltonian`, in Hartree."""
         return self._reference
 
+    @property
+    def seed(self) -> int:
+        """The seed of the starting point."""
+        return self._seed
+
+    def optimizer(self) -> tuple[str, dict[str, str]]:
+        """The optimizer's name and settings, as experiment checkpoints record them."""
+        return OPTIMIZER_NAME, self._settings.as_dict()
+
     def circuit(self) -> QuantumCircuit:
         """Return the ansatz; its ``parameters`` order is the order of every parameter set."""
         return self._circuit.copy()
@@ -129,8 +144,10 @@ class VqeH2:
         *,
         sample: Evaluator | None = None,
         on_iteration: IterationCallback | None = None,
+        resume_from: DescentState | None = None,
+        on_checkpoint: CheckpointCallback | None = None,
     ) -> WorkloadSummary:
-        """Minimise the energy; ``sample`` is ignored. See :class:`Workload`."""
+        """Minimise the energy (from ``resume_from`` if given); ``sample`` is ignored."""
         start = time.monotonic()
 
         def energies(batch: list[ParameterSet]) -> list[float]:
@@ -141,7 +158,14 @@ class VqeH2:
                 elapsed = time.monotonic() - start
                 on_iteration(IterationReport(iteration, value, best, evaluations, elapsed))
 
-        result = minimize_batched(energies, self.initial_point(), self._settings, report)
+        result = minimize_batched(
+            energies,
+            self.initial_point(),
+            self._settings,
+            report,
+            resume_from=resume_from,
+            on_checkpoint=on_checkpoint,
+        )
         error = abs(result.value - self._reference)
         return WorkloadSummary(
             workload=self.name,

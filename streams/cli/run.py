@@ -18,15 +18,28 @@ from streams.config import load_settings
 def run_cmd(
     workload: Annotated[str, typer.Argument(help="vqe-h2 or qaoa-maxcut.")] = "vqe-h2",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    experiment: Annotated[
+        str | None,
+        typer.Option(help="Experiment id (default: a fresh one, printed in the summary)."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue --experiment from its last checkpoint (after a crash)."
+        ),
+    ] = False,
 ) -> None:
     """Run a built-in hybrid workload through broker, worker and sink, then summarise."""
     from rich.console import Console
 
     from processors.workloads import WorkloadError
     from streams.local.broker import BrokerError
-    from streams.local.run_driver import run_workload
+    from streams.local.run_driver import ResumeError, new_experiment_id, run_workload
     from streams.local.stack import StackError
 
+    if resume and experiment is None:
+        raise fail("--resume needs --experiment ID (the id a crashed run printed)")
+    experiment_id = experiment or new_experiment_id(workload)
     settings = load_settings()
     settings.ensure_data_dir()
     progress_console = Console(stderr=True) if as_json else console
@@ -38,15 +51,25 @@ def run_cmd(
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        summary = run_workload(settings, workload, console=progress_console)
-    except (WorkloadError, StackError, BrokerError, TimeoutError) as exc:
+        summary = run_workload(
+            settings,
+            workload,
+            console=progress_console,
+            experiment_id=experiment_id,
+            resume=resume,
+        )
+    except (WorkloadError, StackError, BrokerError, TimeoutError, ResumeError) as exc:
         raise fail(str(exc)) from None
     except (KeyboardInterrupt, SystemError) as exc:
         # Ctrl-C inside a librdkafka call can surface as a SystemError ("returned NULL without
         # setting an exception") instead of KeyboardInterrupt; the flag tells the two apart.
         if isinstance(exc, SystemError) and not interrupted.is_set():
             raise
-        raise fail("interrupted; everything this run started was stopped", INTERRUPTED) from None
+        raise fail(
+            "interrupted; everything this run started was stopped. Continue it with: "
+            f"qloop run {workload} --experiment {experiment_id} --resume",
+            INTERRUPTED,
+        ) from None
     finally:
         signal.signal(signal.SIGINT, previous)
     if as_json:

@@ -19,6 +19,7 @@ from schemas import (
     CircuitTemplate,
     CompileRecord,
     DeadLetter,
+    ExperimentCheckpoint,
     JobResult,
     JobSubmitted,
     ParameterUpdate,
@@ -60,6 +61,9 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # keeps one per calibration.
     TopicSpec("canary-runs", CanaryRun),
     TopicSpec("calibrations", CalibrationSnapshot, compacted=True),
+    # Hybrid loops' optimizer checkpoints, keyed by experiment id: compaction keeps the latest,
+    # which is all a resume reads; the sink keeps every iteration for lineage.
+    TopicSpec("experiments", ExperimentCheckpoint, compacted=True),
     # Internal: the submission ledger (idempotency + budget spend), see streams/journal.py.
     TopicSpec("ledger", None, compacted=True, partitions=1),
 )
@@ -119,6 +123,11 @@ class TopicNames:
     def calibrations(self) -> str:
         """Compacted CalibrationSnapshot topic, keyed by ``backend/calibration_id``."""
         return self.name("calibrations")
+
+    @property
+    def experiments(self) -> str:
+        """Compacted ExperimentCheckpoint topic, keyed by experiment id."""
+        return self.name("experiments")
 
     def tenant_updates(self, tenant: str) -> str:
         """A tenant's own input topic (multi-tenant mode)."""

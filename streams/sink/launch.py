@@ -18,7 +18,7 @@ from streams.sink.worker import run_sink
 
 
 def sink_topics(topics: TopicNames, tenants: tuple[str, ...] = ()) -> dict[str, type]:
-    """What the sink stores: results, jobs, compile records, dead letters and canary records.
+    """What the sink stores: every public record but the parameter updates themselves.
 
     ``tenants``: in multi-tenant mode, each tenant's own result topic too.
     """
@@ -30,6 +30,7 @@ def sink_topics(topics: TopicNames, tenants: tuple[str, ...] = ()) -> dict[str, 
         topics.dead_letters,
         topics.canary_runs,
         topics.calibrations,
+        topics.experiments,
     }
     stored = {t: cls for t, cls in topics.record_types().items() if t in wanted}
     return {**stored, **{topics.tenant_results(t): JobResult for t in tenants}}

@@ -93,6 +93,7 @@ def test_ctrl_c_stops_everything_it_started(kafka_bootstrap: str, tmp_path: Path
     assert proc.returncode == 130  # 128 + SIGINT, the shell convention
     lines = err.decode().strip().splitlines()
     assert lines[-1].startswith("error: interrupted"), err
+    assert "qloop run vqe-h2 --experiment vqe-h2-" in lines[-1] and lines[-1].endswith("--resume")
     assert b"Traceback" not in err
     deadline = time.monotonic() + 30
     while psutil.pid_exists(worker_pid) and time.monotonic() < deadline:

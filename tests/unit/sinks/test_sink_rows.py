@@ -82,7 +82,8 @@ def test_columns_match_the_migration_ddl() -> None:
     from importlib import resources
 
     folder = resources.files("sinks").joinpath("migrations")
-    ddl = "\n".join(f.read_text() for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted(folder.iterdir(), key=lambda f: f.name)
+    ddl = "\n".join(f.read_text() for f in files if f.name.endswith(".sql"))
     for table, columns in COLUMNS.items():
         body = ddl.split(f"CREATE TABLE IF NOT EXISTS qloop.{table}\n", 1)[1].split("ENGINE", 1)[0]
         declared = [

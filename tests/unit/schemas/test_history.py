@@ -1,0 +1,40 @@
+"""Older versions of qloop's own contracts stay readable after the contract evolves."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+from fastavro import schemaless_writer
+from samples import all_samples
+
+from schemas import AvroCodec, JobResult
+from schemas.contracts import HISTORY_FILES, contract_for, history_contracts
+from schemas.convert import to_avro
+
+
+def _v1_result() -> JobResult:
+    return next(r for r in all_samples() if isinstance(r, JobResult))
+
+
+def test_a_v1_job_result_is_read_with_the_new_fields_null() -> None:
+    (v1,) = [c for c in history_contracts() if c.name == "io.qloop.v1.JobResult"]
+    assert v1.fingerprint != contract_for(JobResult).fingerprint
+    result = _v1_result()
+    datum = to_avro(result)
+    for field in ("noise_model_id", "compile_key", "precision"):
+        del datum["reproducibility"][field]  # what a v1 writer has
+    body = io.BytesIO()
+    schemaless_writer(body, v1.parsed, datum)
+    decoded = AvroCodec().decode(JobResult, b"\xc3\x01" + v1.fingerprint + body.getvalue())
+    expected_bundle = replace(
+        result.reproducibility, noise_model_id=None, compile_key=None, precision=None
+    )
+    assert decoded == replace(result, reproducibility=expected_bundle)
+
+
+def test_every_history_file_is_an_older_version_of_a_current_contract() -> None:
+    current = {contract_for(type(r)).name for r in all_samples()}
+    assert len(history_contracts()) == len(HISTORY_FILES)
+    for old in history_contracts():
+        assert old.name in current
