@@ -28,7 +28,9 @@ ANALYST_PROFILE = "qloop_analyst_profile"
 
 ROLE_STATEMENTS: tuple[str, ...] = (
     f"CREATE ROLE IF NOT EXISTS {INGEST_ROLE}",
-    f"GRANT SELECT, INSERT, CREATE TABLE, CREATE VIEW ON qloop.* TO {INGEST_ROLE}",
+    # ALTER ADD COLUMN: later migrations add columns (005, 007) as the sink starts.
+    "GRANT SELECT, INSERT, CREATE TABLE, CREATE VIEW, ALTER ADD COLUMN "
+    f"ON qloop.* TO {INGEST_ROLE}",
     f"CREATE SETTINGS PROFILE IF NOT EXISTS {ANALYST_PROFILE} "
     "SETTINGS readonly = 1, max_execution_time = 60, max_result_rows = 1000000",
     f"CREATE ROLE IF NOT EXISTS {ANALYST_ROLE} SETTINGS PROFILE '{ANALYST_PROFILE}'",
