@@ -46,6 +46,8 @@ class Admission:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     compiles: list[CompileRecord] = field(default_factory=list)
+    #: Set when the batch runs on a stand-in because its backend is down: the reason.
+    degraded: str | None = None
 
 
 @dataclass(slots=True)
@@ -58,8 +60,17 @@ class Admitter:
     idempotency: IdempotencyLedger | None
     now: Callable[[], datetime]
 
-    def admit(self, batch: Batch, backend: BackendAdapter | Outcome) -> Admission:
-        """Decide every set of ``batch``; ``backend`` is an outcome when it is unusable."""
+    def admit(
+        self,
+        batch: Batch,
+        backend: BackendAdapter | Outcome,
+        refuse: Callable[[PendingSet], Outcome | None] | None = None,
+    ) -> Admission:
+        """Decide every set of ``batch``; ``backend`` is an outcome when it is unusable.
+
+        ``refuse`` may decide a set before it is compiled or charged (a tenant that may not
+        use the stand-in for a backend that is down).
+        """
         adapter = None if isinstance(backend, Outcome) else backend
         admission = Admission(batch, self.now(), adapter)
         to_charge: dict[str, list[Admitted]] = {}  # tenant -> new sets, one claim each
@@ -78,6 +89,10 @@ class Admitter:
                     continue
                 if adapter is None:
                     admission.outcomes[position] = backend  # type: ignore[assignment]
+                    continue
+                refusal = refuse(pending) if refuse is not None else None
+                if refusal is not None:
+                    admission.outcomes[position] = refusal
                     continue
                 if compiled is None:
                     compiled = self._compile(group, adapter, batch.primitive)

@@ -14,7 +14,7 @@ import hashlib
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from processors.admission import Admission, Admitter, rejected
@@ -22,9 +22,11 @@ from processors.backends.base import BackendAdapter
 from processors.batcher import Batch
 from processors.budget import BudgetLedger
 from processors.compile_cache import CompileCache
+from processors.degradation import NO_STAND_IN, DegradationPolicy, plan, unavailable
 from processors.errors import BackendNotAllowedError
 from processors.idempotency import IdempotencyLedger
 from processors.results import Outcome, make_result
+from processors.retries import RetryPolicy
 from processors.submission import submit
 from processors.validation import Limits, Rejection
 from schemas import (
@@ -73,6 +75,9 @@ class BatchExecutor:
             follows it (default: a private lock), so a batch's idempotency checks see every
             paid mark of the batches admitted before it.
         now: Wall clock (UTC).
+        marked_down: Why a backend is marked down (None while it is up); None: never down.
+        degradation: Which tenants a stand-in simulator may serve while their backend is down.
+        retries: Retries of transient backend failures; None never retries.
 
     """
 
@@ -86,8 +91,14 @@ class BatchExecutor:
         idempotency: IdempotencyLedger | None = None,
         admission_lock: AbstractContextManager[object] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        marked_down: Callable[[str], str | None] | None = None,
+        degradation: DegradationPolicy | None = None,
+        retries: RetryPolicy | None = None,
     ) -> None:
+        self._retries = retries
         self._backends = backends
+        self._marked_down = marked_down
+        self._degradation = degradation or DegradationPolicy()
         self._ledger = idempotency
         self._now = now
         self._admission = admission_lock or threading.Lock()
@@ -103,8 +114,17 @@ class BatchExecutor:
         and the error propagates.
         """
         backend = self._backend(batch.backend)
+        degraded = None
+        why = None if self._marked_down is None else self._marked_down(batch.backend)
+        if why is not None and not isinstance(backend, Outcome):
+            degraded = plan(backend, why, self._degradation)
+            backend = degraded.adapter or unavailable(f"{degraded.reason}; {NO_STAND_IN}")
         with self._admission:
-            admission = self._admitter.admit(batch, backend)
+            admission = self._admitter.admit(
+                batch, backend, None if degraded is None else degraded.refuse
+            )
+            if degraded is not None and degraded.adapter is not None:
+                admission.degraded = degraded.message
             if admission.admitted and durable is not None:
                 durable()
         return admission
@@ -124,16 +144,29 @@ class BatchExecutor:
             ids = [a.pending.update.event_id for a in admission.admitted]
             job_id, seed = job_identity(batch.backend, ids)
             job, executed = submit(
-                admission.backend, batch, admission.admitted, job_id, seed, self._now, on_submitted
+                admission.backend,
+                batch,
+                admission.admitted,
+                job_id,
+                seed,
+                self._now,
+                on_submitted,
+                self._retries,
             )
+            if admission.degraded is not None:
+                executed = {
+                    i: _degraded(o, admission.degraded, admission.backend.name)
+                    for i, o in executed.items()
+                }
             outcomes.update(executed)
         completed_at = self._now()
         results = []
+        ran = {a.position for a in admission.admitted}
         for index, pending in enumerate(batch.sets):
             outcome = outcomes.get(index)
             if outcome is None:
                 continue
-            executed_here = outcome.status in (ResultStatus.SUCCEEDED, ResultStatus.FAILED)
+            executed_here = index in ran
             results.append(
                 make_result(
                     pending,
@@ -168,6 +201,19 @@ class BatchExecutor:
                 error_code=ErrorCode.BACKEND_ERROR,
                 error_message=f"backend {name!r} unavailable: {type(exc).__name__}",
             )
+
+
+def _degraded(outcome: Outcome, message: str, ran_on: str) -> Outcome:
+    """A stand-in's success is DEGRADED, with why and where it ran; a failure stays FAILED."""
+    if outcome.status is not ResultStatus.SUCCEEDED:
+        return replace(outcome, backend_name=ran_on)
+    return replace(
+        outcome,
+        status=ResultStatus.DEGRADED,
+        error_code=ErrorCode.BACKEND_UNAVAILABLE,
+        error_message=message,
+        backend_name=ran_on,
+    )
 
 
 __all__ = ["BatchExecutor", "ExecutionOutcome", "job_identity"]

@@ -90,6 +90,8 @@ class Outcome:
     calibration_id: str | None = None
     noise_model_id: str | None = None
     compile_key: str | None = None
+    #: The backend that actually ran the set, when it is not the one asked for (degraded).
+    backend_name: str | None = None
 
 
 def make_result(
@@ -128,7 +130,7 @@ def make_result(
             package_versions=dict(package_versions()),
             code_version=code_version(),
             transpiler_settings=dict(outcome.transpiler_settings),
-            backend_name=update.backend,
+            backend_name=outcome.backend_name or update.backend,
             seed_simulator=outcome.seed_simulator,
             seed_transpiler=outcome.seed_transpiler,
             calibration_id=outcome.calibration_id,

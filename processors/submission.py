@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from qiskit.quantum_info import SparsePauliOp
@@ -16,8 +16,14 @@ from processors.batcher import Batch
 from processors.compile_cache import Compiled
 from processors.pending import PendingSet
 from processors.results import Outcome
+from processors.retries import RetryPolicy, call_with_retries, is_transient
 from processors.templates import observable_of
 from schemas import ErrorCode, JobSubmitted, Primitive, ResultStatus
+
+T = TypeVar("T")
+
+#: One attempt and no retry.
+NO_RETRY = RetryPolicy(attempts=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +72,14 @@ def submit(
     seed: int,
     now: Callable[[], datetime],
     on_submitted: Callable[[JobSubmitted], None] | None = None,
+    retries: RetryPolicy | None = None,
 ) -> tuple[JobSubmitted, dict[int, Outcome]]:
     """Run ``admitted`` as one submission; return the JobSubmitted and an outcome per set.
 
     ``on_submitted`` receives the JobSubmitted as the batch is handed to the backend, before it
     runs, so consumers can see submitted-but-unfinished work (and queue time as the gap between
-    the job and its results).
+    the job and its results), and again before every retry of a transient failure, with the
+    attempt number (``retries``: how many and how long; None never retries).
     """
     pubs = _tasks(batch, admitted)
     submitted_at = now()
@@ -92,42 +100,48 @@ def submit(
     )
     if on_submitted is not None:
         on_submitted(job)
+    attempt = [1]
+
+    def retrying(error_attempt: int, _error: BaseException) -> None:
+        attempt[0] = error_attempt
+        if on_submitted is not None:
+            on_submitted(replace(job, attempt=error_attempt, submitted_at=now()))
+
+    def run(call: Callable[[], T]) -> T:
+        return call_with_retries(call, retries or NO_RETRY, retrying)
+
     started = time.perf_counter()
     outcomes: dict[int, Outcome] = {}
     try:
         per_set: Callable[[int, int], dict[str, Any]]
         if batch.primitive is Primitive.SAMPLER:
-            sampled = backend.run_sampler(
-                [
-                    SamplerTask(
-                        pub[0].compiled.circuit,
-                        _columns(pub),
-                        pub[0].shots,
-                        tuple(a.pending.update.seed for a in pub),
-                    )
-                    for pub in pubs
-                ],
-                seed,
-            )
+            sampler_tasks = [
+                SamplerTask(
+                    pub[0].compiled.circuit,
+                    _columns(pub),
+                    pub[0].shots,
+                    tuple(a.pending.update.seed for a in pub),
+                )
+                for pub in pubs
+            ]
+            sampled = run(lambda: backend.run_sampler(sampler_tasks, seed))
             seeds = sampled.seeds
 
             def per_set(p: int, k: int) -> dict[str, Any]:
                 return {"counts": sampled.counts[p][k]}
 
         else:
-            estimated = backend.run_estimator(
-                [
-                    EstimatorTask(
-                        pub[0].compiled.circuit,
-                        _observable(pub[0]),
-                        _columns(pub),
-                        pub[0].pending.update.precision,
-                        tuple(a.pending.update.seed for a in pub),
-                    )
-                    for pub in pubs
-                ],
-                seed,
-            )
+            estimator_tasks = [
+                EstimatorTask(
+                    pub[0].compiled.circuit,
+                    _observable(pub[0]),
+                    _columns(pub),
+                    pub[0].pending.update.precision,
+                    tuple(a.pending.update.seed for a in pub),
+                )
+                for pub in pubs
+            ]
+            estimated = run(lambda: backend.run_estimator(estimator_tasks, seed))
             seeds = estimated.seeds
 
             def per_set(p: int, k: int) -> dict[str, Any]:
@@ -147,7 +161,9 @@ def submit(
                 )
     except Exception as exc:  # BackendError and anything an adapter let slip: never crash
         execute_ms = (time.perf_counter() - started) * 1000.0
-        message = f"{type(exc).__name__}: {exc}"[:1000]
+        kind = "transient" if is_transient(exc) else "permanent"
+        tries = f"{kind} failure, attempt {attempt[0]}" if attempt[0] > 1 else f"{kind} failure"
+        message = f"{type(exc).__name__} ({tries}): {exc}"[:1000]
         for item in admitted:
             outcomes[item.position] = _outcome(item, ResultStatus.FAILED, execute_ms, error=message)
     return job, outcomes

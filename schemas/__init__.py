@@ -14,6 +14,7 @@ from schemas.errors import (
 )
 from schemas.framing import SINGLE_OBJECT_MAGIC, Framing, SingleObjectFraming
 from schemas.records import (
+    BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
     CircuitTemplate,
@@ -33,6 +34,7 @@ from schemas.records import (
 __all__ = [
     "SINGLE_OBJECT_MAGIC",
     "AvroCodec",
+    "BackendStatus",
     "CalibrationSnapshot",
     "CanaryRun",
     "CircuitTemplate",

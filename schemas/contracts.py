@@ -11,6 +11,7 @@ from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from schemas.records import (
+    BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
     CircuitTemplate,
@@ -33,6 +34,7 @@ CONTRACT_FILES: dict[type[Any], str] = {
     CanaryRun: "canary_run.avsc",
     CalibrationSnapshot: "calibration_snapshot.avsc",
     ExperimentCheckpoint: "experiment_checkpoint.avsc",
+    BackendStatus: "backend_status.avsc",
 }
 
 
@@ -70,7 +72,10 @@ class Contract:
 #: previous release wrote (a worker not yet upgraded, a topic read from the start) resolves
 #: against today's reader instead of being dead-lettered. Every evolution so far only added
 #: fields with defaults, which Avro resolution fills in.
-HISTORY_FILES: tuple[str, ...] = ("history/job_result.v1.avsc",)
+HISTORY_FILES: tuple[str, ...] = (
+    "history/job_result.v1.avsc",
+    "history/job_submitted.v1.avsc",
+)
 
 
 def history_contracts() -> list[Contract]:

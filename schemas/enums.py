@@ -51,6 +51,7 @@ class ErrorCode(StrEnum):
     MISSING_OBSERVABLE = "missing_observable"
     BUDGET_EXCEEDED = "budget_exceeded"
     BACKEND_ERROR = "backend_error"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
     INVALID_TEMPLATE = "invalid_template"
     INVALID_QASM = "invalid_qasm"
     TEMPLATE_ID_MISMATCH = "template_id_mismatch"

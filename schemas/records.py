@@ -75,6 +75,7 @@ class JobSubmitted:
     queued_at: datetime
     submitted_at: datetime
     estimated_cost: float
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,17 @@ class ExperimentCheckpoint:
     finished: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """An operator's mark on a backend: down (and why) or back up."""
+
+    backend: str
+    available: bool
+    reason: str
+    changed_by: str
+    changed_at: datetime
+
+
 Record = (
     CircuitTemplate
     | ParameterUpdate
@@ -232,9 +244,11 @@ Record = (
     | CanaryRun
     | CalibrationSnapshot
     | ExperimentCheckpoint
+    | BackendStatus
 )
 
 __all__ = [
+    "BackendStatus",
     "CalibrationSnapshot",
     "CanaryRun",
     "CircuitTemplate",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import (
+    BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
     CircuitTemplate,
@@ -63,7 +64,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "jobs": (
         "job_id", "backend", "primitive", "event_ids", "template_ids", "topology_keys",
         "tenants", "num_parameter_sets", "total_shots", "compile_cache_hit", "queued_at",
-        "submitted_at", "estimated_cost", *_KAFKA,
+        "submitted_at", "estimated_cost", *_KAFKA, "attempts",
     ),
     "compilations": (
         "compile_key", "template_id", "topology_key", "backend", "calibration_id",
@@ -86,6 +87,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "experiment_id", "iteration", "workload", "tenant", "optimizer", "optimizer_settings",
         "seed", "template_ids", "state", "value", "best_value", "parameter_sets", "finished",
         "recorded_at", *_KAFKA,
+    ),
+    "backend_status": (
+        "backend", "available", "reason", "changed_by", "changed_at", *_KAFKA,
     ),
 }  # fmt: skip
 
@@ -125,6 +129,7 @@ def job_row(j: JobSubmitted, pos: KafkaPosition) -> Row:
         j.job_id, j.backend, str(j.primitive), list(j.event_ids), list(j.template_ids),
         list(j.topology_keys), list(j.tenants), j.num_parameter_sets, j.total_shots,
         j.compile_cache_hit, j.queued_at, j.submitted_at, j.estimated_cost, *_pos(pos),
+        j.attempt,
     )  # fmt: skip
 
 
@@ -172,6 +177,11 @@ def checkpoint_row(c: ExperimentCheckpoint, pos: KafkaPosition) -> Row:
     )  # fmt: skip
 
 
+def backend_status_row(s: BackendStatus, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.backend_status`` for one operator mark."""
+    return (s.backend, s.available, s.reason, s.changed_by, s.changed_at, *_pos(pos))
+
+
 RowFunction = Callable[[Any, KafkaPosition], Row]
 RowsFunction = Callable[[Any, KafkaPosition], list[Row]]
 
@@ -189,6 +199,7 @@ TABLE_FOR: dict[type[Any], tuple[str, RowsFunction]] = {
     CanaryRun: ("canary_runs", _one(canary_run_row)),
     CalibrationSnapshot: ("calibrations", calibration_rows),
     ExperimentCheckpoint: ("experiment_checkpoints", _one(checkpoint_row)),
+    BackendStatus: ("backend_status", _one(backend_status_row)),
 }
 
 
@@ -226,6 +237,7 @@ __all__ = [
     "KafkaPosition",
     "Row",
     "calibration_rows",
+    "backend_status_row",
     "canary_run_row",
     "checkpoint_row",
     "compilation_row",

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
         "fake_brisbane",
     )
     template_wait_ms: int = 5_000
+    # Tenants whose sets may run on a simulator with the device's noise while their backend is
+    # marked down (results DEGRADED); "*" for every tenant. Others fail as backend_unavailable.
+    degrade_tenants: tuple[str, ...] = ()
+    # Job-level retries of transient backend failures (timeouts, 429, 5xx, IBM 3458): attempts
+    # in all, a bound on their total time, and the first backoff (doubling, with jitter).
+    retry_attempts: int = Field(default=5, ge=1)
+    retry_max_total_s: float = Field(default=120.0, gt=0)
+    retry_initial_ms: float = Field(default=500.0, gt=0)
+    # Failure drills: {"backend": "transient:N" | "permanent:N"} fails its first N submissions.
+    drill_backend_failures: dict[str, str] = Field(default_factory=dict)
     # Re-key accepted updates by topology key through an internal topic, so templates of one
     # topology share a worker and its submissions whatever key their producer used. Off: each
     # update is batched by the worker that owns its input partition (one hop less).

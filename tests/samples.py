@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas import (
+    BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
     CircuitTemplate,
@@ -186,6 +187,13 @@ def all_samples() -> list[Any]:
             seed=7,
             value=-1.13,
             best_value=-1.135,
+        ),
+        BackendStatus(
+            backend="fake_manila",
+            available=False,
+            reason="maintenance window",
+            changed_by="ops",
+            changed_at=NOW,
         ),
     ]
 

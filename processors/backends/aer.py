@@ -93,20 +93,28 @@ class AerAdapter:
         noise_model: NoiseModel | None = None,
         price: Price | None = None,
         max_shots: int = 1_000_000,
+        device: Any = None,
+        noise_id: str | None = None,
     ) -> None:
         self._name = name
-        self._noise_model = noise_model
         self._backend_options: dict[str, Any] = {"method": "automatic"}
-        if noise_model is not None:
+        if device is not None:
+            # A device's stand-in: its coupling map, basis gates and calibrated noise.
+            self._simulator = AerSimulator.from_backend(device)
+            noise_model = self._simulator.options.noise_model
             self._backend_options["noise_model"] = noise_model
-        self._simulator = AerSimulator(**self._backend_options)
+        else:
+            if noise_model is not None:
+                self._backend_options["noise_model"] = noise_model
+            self._simulator = AerSimulator(**self._backend_options)
+        self._noise_model = noise_model
         self._price = price or Price()
         self._max_shots = max_shots
         self._lock = threading.Lock()  # one AerSimulator per adapter; runs are serialised
         self._num_qubits: int | None = None
         noise = noise_model.to_dict(serializable=True) if noise_model is not None else None
         self._target_id = "aer:" + hashlib.sha256(repr((name, noise)).encode()).hexdigest()[:16]
-        self._noise_id = (
+        self._noise_id = noise_id or (
             None
             if noise is None
             else "aer-noise:" + hashlib.sha256(repr(noise).encode()).hexdigest()[:16]
@@ -167,6 +175,15 @@ class AerAdapter:
         if not result.success:
             raise BackendError(f"{self._name}: run failed: {result.status}")
         return result
+
+    @classmethod
+    def standing_in_for(cls, device: Any, device_name: str, noise_id: str | None) -> AerAdapter:
+        """The simulator a device falls back to: ``aer_simulator@<device>``, with its noise.
+
+        Records keep the device's noise fingerprint (``noise_id``): what ran is a simulation of
+        that device, and the result says so.
+        """
+        return cls(f"aer_simulator@{device_name}", device=device, noise_id=noise_id)
 
     def run_sampler(self, tasks: list[SamplerTask], seed: int) -> SamplerOutput:
         """Sample all sets: one run per distinct shots value, plus one per explicit seed."""

@@ -18,6 +18,7 @@ from qiskit_ibm_runtime.executor_estimator import Estimator
 from qiskit_ibm_runtime.executor_sampler import Sampler
 
 from processors.backends.base import (
+    BackendAdapter,
     EstimatorOutput,
     EstimatorTask,
     Price,
@@ -93,6 +94,12 @@ class IBMRuntimeAdapter:
         except Exception:  # backends without properties: hash the target instead
             stamp = hashlib.sha256(str(self._backend.target).encode()).hexdigest()[:16]
         return str(stamp)
+
+    def fallback(self) -> BackendAdapter | None:
+        """A local simulator with this device's coupling map, basis and calibrated noise."""
+        from processors.backends.aer import AerAdapter
+
+        return AerAdapter.standing_in_for(self._backend, self._name, self.noise_model_id())
 
     def noise_model_id(self) -> str | None:
         """The device and its calibration: a fake's noise model is built from exactly those."""

@@ -72,6 +72,11 @@ class OverheadAdapter:
         """Return the wrapped adapter's calibration id."""
         return self._inner.calibration_id()
 
+    def fallback(self) -> BackendAdapter | None:
+        """The wrapped adapter's stand-in simulator, if it has one (without the delay)."""
+        inner = getattr(self._inner, "fallback", None)
+        return inner() if callable(inner) else None
+
     def noise_model_id(self) -> str | None:
         """Return the wrapped adapter's noise-model fingerprint."""
         return self._inner.noise_model_id()

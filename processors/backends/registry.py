@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 
 from processors.backends.aer import AerAdapter, default_noise_model
 from processors.backends.base import BackendAdapter, Price
+from processors.backends.drill import FailingAdapter, parse_drill
 from processors.backends.ibm import IBMRuntimeAdapter, fake_backend, runtime_backend
 from processors.backends.overhead import OverheadAdapter
 from processors.errors import BackendNotAllowedError
@@ -86,20 +87,32 @@ def build_registry(
     allowed: Collection[str],
     prices: Mapping[str, Price] | None = None,
     overhead_ms: float = 0.0,
+    drills: Mapping[str, str] | None = None,
 ) -> BackendRegistry:
     """The registry every qloop process uses, built from configuration.
 
     ``overhead_ms`` > 0 wraps each adapter in a fixed per-submission delay: the stand-in for a
-    cloud provider's queue that the benchmarks and the scaling tests use.
+    cloud provider's queue that the benchmarks and the scaling tests use. ``drills`` makes the
+    named backends fail their first submissions (see :mod:`processors.backends.drill`).
+
+    Raises:
+        ConfigurationError: a drill is not ``transient:N`` or ``permanent:N``.
+
     """
-    if overhead_ms <= 0:
+    plans = {name: parse_drill(text) for name, text in (drills or {}).items()}
+    if overhead_ms <= 0 and not plans:
         return BackendRegistry(allowed, prices=prices)
     delay = overhead_ms / 1000
 
-    def slow(name: str, price: Price) -> BackendAdapter:
-        return OverheadAdapter(_build(name, price), delay)
+    def build(name: str, price: Price) -> BackendAdapter:
+        adapter = _build(name, price)
+        if delay > 0:
+            adapter = OverheadAdapter(adapter, delay)
+        if name in plans:
+            adapter = FailingAdapter(adapter, *plans[name])
+        return adapter
 
-    return BackendRegistry(allowed, prices=prices, factory=slow)
+    return BackendRegistry(allowed, prices=prices, factory=build)
 
 
 __all__ = ["AdapterFactory", "BackendRegistry", "build_registry"]

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from schemas import (
+    BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
     CircuitTemplate,
@@ -64,6 +65,9 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # Hybrid loops' optimizer checkpoints, keyed by experiment id: compaction keeps the latest,
     # which is all a resume reads; the sink keeps every iteration for lineage.
     TopicSpec("experiments", ExperimentCheckpoint, compacted=True),
+    # Operators' marks on backends (qloop backends down/up), keyed by backend; every worker
+    # reads the whole topic and routes around a backend marked down.
+    TopicSpec("backend-status", BackendStatus, compacted=True, partitions=1),
     # Internal: the submission ledger (idempotency + budget spend), see streams/journal.py.
     TopicSpec("ledger", None, compacted=True, partitions=1),
 )
@@ -128,6 +132,11 @@ class TopicNames:
     def experiments(self) -> str:
         """Compacted ExperimentCheckpoint topic, keyed by experiment id."""
         return self.name("experiments")
+
+    @property
+    def backend_status(self) -> str:
+        """Compacted BackendStatus topic, keyed by backend name."""
+        return self.name("backend-status")
 
     def tenant_updates(self, tenant: str) -> str:
         """A tenant's own input topic (multi-tenant mode)."""

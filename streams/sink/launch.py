@@ -31,6 +31,7 @@ def sink_topics(topics: TopicNames, tenants: tuple[str, ...] = ()) -> dict[str, 
         topics.canary_runs,
         topics.calibrations,
         topics.experiments,
+        topics.backend_status,
     }
     stored = {t: cls for t, cls in topics.record_types().items() if t in wanted}
     return {**stored, **{topics.tenant_results(t): JobResult for t in tenants}}

@@ -22,6 +22,7 @@ import faust
 from processors.batcher import TopologyBatcher
 from processors.budget import Budget, BudgetLedger
 from processors.compile_cache import CompileCache
+from processors.degradation import DegradationPolicy
 from processors.executor import BatchExecutor
 from processors.intake import Intake
 from processors.pending import SourceRef
@@ -33,10 +34,11 @@ from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.metrics import WorkerCollector, group_lag, serve
 from streams.tracing import configure_tracing
+from streams.worker.backend_status import BackendStatusBoard
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
-from streams.worker.wiring import make_backends, make_limits
+from streams.worker.wiring import make_backends, make_limits, make_retries
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class Worker:
     pipeline: ProcessingPipeline
     store: KafkaLedgerStore
     registry: TemplateRegistry
+    status: BackendStatusBoard
 
     @classmethod
     def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
@@ -67,6 +70,7 @@ class Worker:
         intake = Intake(codec, limits)
         reader_conf = consumer_config(settings, "unused")
         registry = TemplateRegistry(reader_conf, topics.templates, intake)
+        status = BackendStatusBoard(reader_conf, topics.backend_status, codec)
         deduplicate = os.environ.get(UNSAFE_DISABLE_LEDGER) != "1"
         if not deduplicate:
             log.warning("%s=1: idempotency DISABLED (fault-test control)", UNSAFE_DISABLE_LEDGER)
@@ -88,6 +92,9 @@ class Worker:
             limits=limits,
             budget=BudgetLedger(budgets, default=default, log=store.claims),
             idempotency=store.idempotency,
+            marked_down=status.marked_down,
+            degradation=DegradationPolicy.of(settings.degrade_tenants),
+            retries=make_retries(settings),
         )
         pipeline = ProcessingPipeline(
             intake=intake,
@@ -103,12 +110,13 @@ class Worker:
         )
         app = _faust_app(settings, topics, pipeline, store)
         store.fence.limit_s = float(app.conf.broker_session_timeout) / 2
-        return cls(settings, topics, app, pipeline, store, registry)
+        return cls(settings, topics, app, pipeline, store, registry, status)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.registry.start)
+        await loop.run_in_executor(None, self.status.start)
         await loop.run_in_executor(None, self.store.start)
         await loop.run_in_executor(None, self.store.reconcile)
         self.app.finalize()
@@ -145,6 +153,7 @@ class Worker:
                 self.pipeline.close()
                 self.store.close()
                 self.registry.stop()
+                self.status.stop()
 
     async def _drain_while_stopping(self, interval_s: float = 0.05) -> None:
         while True:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from processors.backends.base import Price
 from processors.backends.registry import BackendRegistry, build_registry
+from processors.retries import RetryPolicy
 from processors.validation import Limits
 from streams.config import Settings
 
@@ -24,7 +25,22 @@ def make_limits(settings: Settings) -> Limits:
 def make_backends(settings: Settings) -> BackendRegistry:
     """The backend registry, with optional per-submission overhead (cloud-queue stand-in)."""
     prices = {name: Price(**p) for name, p in settings.prices.items()}
-    return build_registry(settings.allowed_backends, prices, settings.backend_overhead_ms)
+    return build_registry(
+        settings.allowed_backends,
+        prices,
+        settings.backend_overhead_ms,
+        settings.drill_backend_failures,
+    )
 
 
-__all__ = ["make_backends", "make_limits"]
+def make_retries(settings: Settings) -> RetryPolicy:
+    """The job-level retry policy from settings."""
+    return RetryPolicy(
+        attempts=settings.retry_attempts,
+        max_total_s=settings.retry_max_total_s,
+        initial_s=settings.retry_initial_ms / 1000,
+        max_wait_s=max(settings.retry_initial_ms / 1000, 30.0),
+    )
+
+
+__all__ = ["make_backends", "make_limits", "make_retries"]

@@ -8,7 +8,7 @@ from dataclasses import replace
 from fastavro import schemaless_writer
 from samples import all_samples
 
-from schemas import AvroCodec, JobResult
+from schemas import AvroCodec, JobResult, JobSubmitted
 from schemas.contracts import HISTORY_FILES, contract_for, history_contracts
 from schemas.convert import to_avro
 
@@ -38,3 +38,14 @@ def test_every_history_file_is_an_older_version_of_a_current_contract() -> None:
     assert len(history_contracts()) == len(HISTORY_FILES)
     for old in history_contracts():
         assert old.name in current
+
+
+def test_a_v1_job_submitted_is_read_as_attempt_1() -> None:
+    (v1,) = [c for c in history_contracts() if c.name == "io.qloop.v1.JobSubmitted"]
+    job = next(r for r in all_samples() if isinstance(r, JobSubmitted))
+    datum = to_avro(replace(job, attempt=7))
+    del datum["attempt"]
+    body = io.BytesIO()
+    schemaless_writer(body, v1.parsed, datum)
+    decoded = AvroCodec().decode(JobSubmitted, b"\xc3\x01" + v1.fingerprint + body.getvalue())
+    assert decoded == replace(job, attempt=1)

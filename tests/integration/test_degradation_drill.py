@@ -1,0 +1,141 @@
+"""The degradation drill: a fake device marked down mid-run, then back up.
+
+While it is down, the tenants that allow it get DEGRADED results from a simulator with the
+device's noise model, naming the fallback and the reason; other tenants get backend_unavailable,
+uncharged. Once it is back, results are SUCCEEDED on the device again. The SLI counts the
+degraded results and ClickHouse keeps both marks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pipeline_support import sampler_circuit, stack_settings, wait_for_sink, wait_until
+
+from processors import make_template
+from schemas import CircuitTemplate, ErrorCode, JobResult, ResultStatus
+from sinks import query
+from streams.client import QloopClient, new_update
+from streams.config import Settings
+from streams.local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+DEVICE = "fake_manila"
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalStack]:
+    settings = stack_settings(
+        kafka_bootstrap, tmp_path / "stack", max_wait_ms=100, degrade_tenants=("drill",)
+    )
+    with LocalStack(settings) as running:
+        yield running
+        running.check()
+
+
+def qloop(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QLOOP_")}
+    env |= {
+        "QLOOP_DATA_DIR": str(settings.data_dir),
+        "QLOOP_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "QLOOP_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "streams", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+class Drill:
+    def __init__(self, client: QloopClient, template: CircuitTemplate) -> None:
+        self.client, self.template, self.sent = client, template, []
+
+    def round(self, n: int = 4, tenant: str = "drill") -> list[JobResult]:
+        updates = [
+            new_update(self.template, [0.2 * i, 0.4, 1.1, -0.3], experiment_id="drill",
+                       tenant=tenant, backend=DEVICE, shots=500)
+            for i in range(n)
+        ]  # fmt: skip
+        self.sent += [u.event_id for u in updates]
+        return self.client.evaluate(updates, 120)
+
+    def until(self, status: ResultStatus) -> None:
+        wait_until(lambda: self.round(1)[0].status is status, 60, f"a {status} result")
+
+
+def test_the_degradation_drill(stack: LocalStack) -> None:
+    template = make_template(sampler_circuit(2, prefix="dd"), "drill")
+    with QloopClient(stack.settings) as client:
+        client.register_template(template)
+        drill = Drill(client, template)
+        before = drill.round()
+        assert {r.status for r in before} == {ResultStatus.SUCCEEDED}
+        assert {r.reproducibility.backend_name for r in before} == {DEVICE}
+
+        down = qloop(stack.settings, "backends", "down", DEVICE, "--reason", "drill: recalibration")
+        assert down.returncode == 0, down.stderr
+        drill.until(ResultStatus.DEGRADED)
+        during = drill.round()
+        for r in during:
+            assert r.status is ResultStatus.DEGRADED and r.backend == DEVICE
+            assert r.reproducibility.backend_name == f"aer_simulator@{DEVICE}"
+            assert r.error_code == ErrorCode.BACKEND_UNAVAILABLE
+            assert "drill: recalibration" in (r.error_message or "")
+            assert f"ran on aer_simulator@{DEVICE}" in (r.error_message or "")
+            assert sum((r.counts or {}).values()) == 500
+        strict = drill.round(2, tenant="strict")
+        for r in strict:
+            assert r.status is ResultStatus.FAILED and r.job_id is None and r.cost == 0.0
+            assert r.error_code == ErrorCode.BACKEND_UNAVAILABLE
+        listed = qloop(stack.settings, "backends", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (mark,) = [m for m in json.loads(listed.stdout) if m["backend"] == DEVICE]
+        assert not mark["available"] and mark["reason"] == "drill: recalibration"
+
+        assert qloop(stack.settings, "backends", "up", DEVICE).returncode == 0
+        drill.until(ResultStatus.SUCCEEDED)
+        after = drill.round()
+        assert {r.status for r in after} == {ResultStatus.SUCCEEDED}
+        assert {r.reproducibility.backend_name for r in after} == {DEVICE}
+
+    wait_for_sink(stack, drill.sent)
+    dsn = stack.settings.dsn
+    _c, rows = query(
+        dsn,
+        "SELECT countIf(status = 'DEGRADED') FROM qloop.results FINAL "
+        "WHERE event_id IN {ids:Array(String)}",
+        {"ids": drill.sent},
+    )
+    degraded = rows[0][0]
+    assert degraded >= len(during) + 1  # the round, and the probe that saw the mark
+    _c, rows = query(
+        dsn,
+        "SELECT sum(degraded) FROM qloop.sli_results_minute "
+        "WHERE backend = {b:String} AND tenant = 'drill'",
+        {"b": DEVICE},
+    )
+    assert rows[0][0] == degraded  # the SLI counts every degraded result, none silently
+    marks = [("down", "drill: recalibration"), ("up", "")]
+
+    def audited() -> list[tuple[str, str]]:
+        sql = (
+            "SELECT if(available, 'up', 'down'), reason FROM qloop.backend_status FINAL "
+            "WHERE backend = {b:String} ORDER BY changed_at"
+        )
+        return [tuple(r) for r in query(dsn, sql, {"b": DEVICE})[1]]  # type: ignore[misc]
+
+    wait_until(lambda: audited() == marks, 60, "both marks in qloop.backend_status")
+
+
+def test_marking_an_unknown_backend_is_one_clear_error(stack: LocalStack) -> None:
+    proc = qloop(stack.settings, "backends", "down", "nope", "--reason", "x")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown backend 'nope'" in lines[0]
