@@ -25,6 +25,7 @@ from processors.compile_cache import CompileCache
 from processors.degradation import NO_STAND_IN, DegradationPolicy, plan, unavailable
 from processors.errors import BackendNotAllowedError
 from processors.idempotency import IdempotencyLedger
+from processors.pending import PendingSet
 from processors.results import Outcome, make_result
 from processors.retries import RetryPolicy
 from processors.submission import submit
@@ -78,6 +79,7 @@ class BatchExecutor:
         marked_down: Why a backend is marked down (None while it is up); None: never down.
         degradation: Which tenants a stand-in simulator may serve while their backend is down.
         retries: Retries of transient backend failures; None never retries.
+        approval: The approval gate's verdict on a set (None: run it; else its outcome).
 
     """
 
@@ -94,8 +96,10 @@ class BatchExecutor:
         marked_down: Callable[[str], str | None] | None = None,
         degradation: DegradationPolicy | None = None,
         retries: RetryPolicy | None = None,
+        approval: Callable[[PendingSet], Outcome | None] | None = None,
     ) -> None:
         self._retries = retries
+        self._approval = approval
         self._backends = backends
         self._marked_down = marked_down
         self._degradation = degradation or DegradationPolicy()
@@ -119,10 +123,19 @@ class BatchExecutor:
         if why is not None and not isinstance(backend, Outcome):
             degraded = plan(backend, why, self._degradation)
             backend = degraded.adapter or unavailable(f"{degraded.reason}; {NO_STAND_IN}")
+        refusals = [r for r in (self._approval,) if r is not None]
+        if degraded is not None:
+            refusals.append(degraded.refuse)
+
+        def refuse(pending: PendingSet) -> Outcome | None:
+            for check in refusals:
+                outcome = check(pending)
+                if outcome is not None:
+                    return outcome
+            return None
+
         with self._admission:
-            admission = self._admitter.admit(
-                batch, backend, None if degraded is None else degraded.refuse
-            )
+            admission = self._admitter.admit(batch, backend, refuse if refusals else None)
             if degraded is not None and degraded.adapter is not None:
                 admission.degraded = degraded.message
             if admission.admitted and durable is not None:

@@ -5,7 +5,7 @@ This package is the leaf of the dependency graph: it imports nothing else of qlo
 
 from schemas.codec import AvroCodec, check_resolvable
 from schemas.contracts import Contract, avsc_path, contract_for, contract_from_json
-from schemas.enums import ErrorCode, Primitive, ResultStatus
+from schemas.enums import ApprovalStatus, ErrorCode, Primitive, ResultStatus
 from schemas.errors import (
     ContractError,
     DeserializationError,
@@ -14,6 +14,7 @@ from schemas.errors import (
 )
 from schemas.framing import SINGLE_OBJECT_MAGIC, Framing, SingleObjectFraming
 from schemas.records import (
+    Approval,
     BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
@@ -33,6 +34,8 @@ from schemas.records import (
 
 __all__ = [
     "SINGLE_OBJECT_MAGIC",
+    "Approval",
+    "ApprovalStatus",
     "AvroCodec",
     "BackendStatus",
     "CalibrationSnapshot",

@@ -11,6 +11,7 @@ from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from schemas.records import (
+    Approval,
     BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
@@ -35,6 +36,7 @@ CONTRACT_FILES: dict[type[Any], str] = {
     CalibrationSnapshot: "calibration_snapshot.avsc",
     ExperimentCheckpoint: "experiment_checkpoint.avsc",
     BackendStatus: "backend_status.avsc",
+    Approval: "approval.avsc",
 }
 
 

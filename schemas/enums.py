@@ -16,6 +16,15 @@ class Primitive(StrEnum):
     ESTIMATOR = "ESTIMATOR"
 
 
+class ApprovalStatus(StrEnum):
+    """Where a request of the approval gate stands; every status but PENDING is a decision."""
+
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+
 class ResultStatus(StrEnum):
     """Outcome of one parameter set; exactly one JobResult carries it."""
 
@@ -52,10 +61,12 @@ class ErrorCode(StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     BACKEND_ERROR = "backend_error"
     BACKEND_UNAVAILABLE = "backend_unavailable"
+    APPROVAL_REJECTED = "approval_rejected"
+    APPROVAL_EXPIRED = "approval_expired"
     INVALID_TEMPLATE = "invalid_template"
     INVALID_QASM = "invalid_qasm"
     TEMPLATE_ID_MISMATCH = "template_id_mismatch"
     QPY_MISMATCH = "qpy_mismatch"
 
 
-__all__ = ["ErrorCode", "Primitive", "ResultStatus"]
+__all__ = ["ApprovalStatus", "ErrorCode", "Primitive", "ResultStatus"]

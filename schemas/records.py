@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.enums import Primitive, ResultStatus
+from schemas.enums import ApprovalStatus, Primitive, ResultStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +234,27 @@ class BackendStatus:
     changed_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A request of the approval gate, or a decision on one (see ``approval.avsc``)."""
+
+    request_id: str
+    status: ApprovalStatus
+    tenant: str
+    backend: str
+    experiment_id: str
+    template_id: str
+    shots: int
+    estimated_cost: float
+    rule: str
+    requested_at: datetime
+    expires_at: datetime
+    update: bytes
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
 Record = (
     CircuitTemplate
     | ParameterUpdate
@@ -245,9 +266,11 @@ Record = (
     | CalibrationSnapshot
     | ExperimentCheckpoint
     | BackendStatus
+    | Approval
 )
 
 __all__ = [
+    "Approval",
     "BackendStatus",
     "CalibrationSnapshot",
     "CanaryRun",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import (
+    Approval,
     BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
@@ -90,6 +91,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "backend_status": (
         "backend", "available", "reason", "changed_by", "changed_at", *_KAFKA,
+    ),
+    "approvals": (
+        "request_id", "status", "tenant", "backend", "experiment_id", "template_id", "shots",
+        "estimated_cost", "rule", "requested_at", "expires_at", "decided_by", "decided_at",
+        "reason", *_KAFKA,
     ),
 }  # fmt: skip
 
@@ -182,6 +188,15 @@ def backend_status_row(s: BackendStatus, pos: KafkaPosition) -> Row:
     return (s.backend, s.available, s.reason, s.changed_by, s.changed_at, *_pos(pos))
 
 
+def approval_row(a: Approval, pos: KafkaPosition) -> Row:
+    """Row of ``qloop.approvals`` for one request or decision (the held update is not kept)."""
+    return (
+        a.request_id, str(a.status), a.tenant, a.backend, a.experiment_id, a.template_id,
+        a.shots, a.estimated_cost, a.rule, a.requested_at, a.expires_at, a.decided_by,
+        a.decided_at, a.reason, *_pos(pos),
+    )  # fmt: skip
+
+
 RowFunction = Callable[[Any, KafkaPosition], Row]
 RowsFunction = Callable[[Any, KafkaPosition], list[Row]]
 
@@ -200,6 +215,7 @@ TABLE_FOR: dict[type[Any], tuple[str, RowsFunction]] = {
     CalibrationSnapshot: ("calibrations", calibration_rows),
     ExperimentCheckpoint: ("experiment_checkpoints", _one(checkpoint_row)),
     BackendStatus: ("backend_status", _one(backend_status_row)),
+    Approval: ("approvals", _one(approval_row)),
 }
 
 
@@ -237,6 +253,7 @@ __all__ = [
     "KafkaPosition",
     "Row",
     "calibration_rows",
+    "approval_row",
     "backend_status_row",
     "canary_run_row",
     "checkpoint_row",

@@ -23,6 +23,8 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from opentelemetry.trace import SpanKind
 
 from schemas import (
+    Approval,
+    ApprovalStatus,
     CircuitTemplate,
     ContractError,
     ExperimentCheckpoint,
@@ -31,6 +33,7 @@ from schemas import (
     Primitive,
 )
 from streams.config import Settings
+from streams.kafka import approvals
 from streams.kafka.checkpoints import latest_checkpoint
 from streams.kafka.clients import Publisher
 from streams.kafka.topics import TopicNames
@@ -190,6 +193,18 @@ class QloopClient:
         if latest is not None:
             self._listener.rewind(latest.recorded_at - REWIND_MARGIN, timeout_s)
         return latest
+
+    def approval_requests(self, *, include_decided: bool = False) -> list[Approval]:
+        """Sets waiting for a human yes (``include_decided``: every request, as decided)."""
+        return approvals.requests(self.settings, include_decided=include_decided)
+
+    def approve(self, request_id: str, reason: str | None = None) -> Approval:
+        """Approve a waiting set as this client's principal (``QLOOP_APPROVERS`` applies)."""
+        return approvals.decide(self.settings, request_id, ApprovalStatus.APPROVED, reason)
+
+    def reject(self, request_id: str, reason: str | None = None) -> Approval:
+        """Reject a waiting set: it ends as one REJECTED result, uncharged."""
+        return approvals.decide(self.settings, request_id, ApprovalStatus.REJECTED, reason)
 
     def evaluate(
         self, updates: Sequence[ParameterUpdate], timeout_s: float = 120.0

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=5, ge=1)
     retry_max_total_s: float = Field(default=120.0, gt=0)
     retry_initial_ms: float = Field(default=500.0, gt=0)
+    # The approval gate: rules ({"tenant", "backend", "cost_over", "shots_over"}; patterns
+    # like "ibm_*"), who may decide (empty: anyone who can write the approvals topic), and how
+    # long a request waits before it expires as rejected (less than the topic's week).
+    approval_rules: list[dict[str, Any]] = Field(default_factory=list)
+    approvers: tuple[str, ...] = ()
+    approval_ttl_s: float = Field(default=86_400.0, gt=0, le=6 * 86_400)
     # Failure drills: {"backend": "transient:N" | "permanent:N"} fails its first N submissions.
     drill_backend_failures: dict[str, str] = Field(default_factory=dict)
     # Re-key accepted updates by topology key through an internal topic, so templates of one

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas import (
+    Approval,
+    ApprovalStatus,
     BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
@@ -194,6 +196,23 @@ def all_samples() -> list[Any]:
             reason="maintenance window",
             changed_by="ops",
             changed_at=NOW,
+        ),
+        Approval(
+            request_id="ev-9",
+            status=ApprovalStatus.APPROVED,
+            tenant="acme",
+            backend="ibm_torino",
+            experiment_id="exp-1",
+            template_id="sha256:abc",
+            shots=100_000,
+            estimated_cost=12.5,
+            rule="acme on ibm_*: any real hardware",
+            requested_at=NOW,
+            expires_at=NOW,
+            update=b"\xc3\x01raw",
+            decided_by="alice",
+            decided_at=NOW,
+            reason="budgeted",
         ),
     ]
 

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from streams.cli import backends, broker, contract, experiments, ops, run
+from streams.cli import approvals, backends, broker, contract, experiments, ops, run
 from streams.cli.output import err_console
 from streams.config import DataDirError
 from streams.kafka.probe import BrokerUnreachableError
@@ -81,6 +81,7 @@ app.command("schemas")(contract.schemas_cmd)
 app.command("run")(run.run_cmd)
 app.command("bench")(run.bench_cmd)
 app.add_typer(backends.backends_app, name="backends")
+app.add_typer(approvals.approvals_app, name="approvals")
 app.command("replay")(experiments.replay_cmd)
 app.command("lineage")(experiments.lineage_cmd)
 

@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from schemas import (
+    Approval,
     BackendStatus,
     CalibrationSnapshot,
     CanaryRun,
@@ -68,6 +69,10 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # Operators' marks on backends (qloop backends down/up), keyed by backend; every worker
     # reads the whole topic and routes around a backend marked down.
     TopicSpec("backend-status", BackendStatus, compacted=True, partitions=1),
+    # The approval gate's log: requests and decisions, one partition so that every reader sees
+    # them in one order (the first decision wins), not compacted so that none is lost; a
+    # request expires long before the week is over.
+    TopicSpec("approvals", Approval, partitions=1),
     # Internal: the submission ledger (idempotency + budget spend), see streams/journal.py.
     TopicSpec("ledger", None, compacted=True, partitions=1),
 )
@@ -137,6 +142,11 @@ class TopicNames:
     def backend_status(self) -> str:
         """Compacted BackendStatus topic, keyed by backend name."""
         return self.name("backend-status")
+
+    @property
+    def approvals(self) -> str:
+        """The approval gate's requests and decisions (one partition, in order)."""
+        return self.name("approvals")
 
     def tenant_updates(self, tenant: str) -> str:
         """A tenant's own input topic (multi-tenant mode)."""

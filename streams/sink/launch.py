@@ -32,6 +32,7 @@ def sink_topics(topics: TopicNames, tenants: tuple[str, ...] = ()) -> dict[str, 
         topics.calibrations,
         topics.experiments,
         topics.backend_status,
+        topics.approvals,
     }
     stored = {t: cls for t, cls in topics.record_types().items() if t in wanted}
     return {**stored, **{topics.tenant_results(t): JobResult for t in tenants}}

@@ -34,11 +34,12 @@ from streams.kafka.topics import TopicNames, create_topics
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.metrics import WorkerCollector, group_lag, serve
 from streams.tracing import configure_tracing
+from streams.worker.approval_gate import install
 from streams.worker.backend_status import BackendStatusBoard
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
-from streams.worker.wiring import make_backends, make_limits, make_retries
+from streams.worker.wiring import approval_gate, make_backends, make_limits, make_retries
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Worker:
         reader_conf = consumer_config(settings, "unused")
         registry = TemplateRegistry(reader_conf, topics.templates, intake)
         status = BackendStatusBoard(reader_conf, topics.backend_status, codec)
+        gate = approval_gate(settings, topics, reader_conf, codec)
         deduplicate = os.environ.get(UNSAFE_DISABLE_LEDGER) != "1"
         if not deduplicate:
             log.warning("%s=1: idempotency DISABLED (fault-test control)", UNSAFE_DISABLE_LEDGER)
@@ -95,6 +97,7 @@ class Worker:
             marked_down=status.marked_down,
             degradation=DegradationPolicy.of(settings.degrade_tenants),
             retries=make_retries(settings),
+            approval=gate.refusal if gate is not None else None,
         )
         pipeline = ProcessingPipeline(
             intake=intake,
@@ -107,8 +110,11 @@ class Worker:
             max_in_flight=settings.max_in_flight,
             template_wait_s=settings.template_wait_ms / 1000,
             tenant_topics=settings.tenant_topics,
+            gate=gate,
         )
         app = _faust_app(settings, topics, pipeline, store)
+        if gate is not None:
+            install(app, gate, pipeline.ledger, settings.tenant_topics)
         store.fence.limit_s = float(app.conf.broker_session_timeout) / 2
         return cls(settings, topics, app, pipeline, store, registry, status)
 
@@ -117,6 +123,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.registry.start)
         await loop.run_in_executor(None, self.status.start)
+        if self.pipeline.gate is not None:
+            await loop.run_in_executor(None, self.pipeline.gate.board.start)
         await loop.run_in_executor(None, self.store.start)
         await loop.run_in_executor(None, self.store.reconcile)
         self.app.finalize()
@@ -154,6 +162,8 @@ class Worker:
                 self.store.close()
                 self.registry.stop()
                 self.status.stop()
+                if self.pipeline.gate is not None:
+                    self.pipeline.gate.board.stop()
 
     async def _drain_while_stopping(self, interval_s: float = 0.05) -> None:
         while True:

@@ -31,6 +31,7 @@ class Parked:
     raw: bytes | None
     ack: Ack
     route: bool = False  # forward by topology once accepted (hop 1), else batch it here
+    gate: bool = False  # where the update enters: the approval gate may hold it here
 
 
 Resume = Callable[[Parked, CircuitTemplate | None], Awaitable[None]]

@@ -29,6 +29,7 @@ from streams.kafka.topics import TopicNames
 from streams.ledger.checkpoint import SubmissionLedger
 from streams.ledger.store import LedgerStore, Outbox
 from streams.tracing import traced_batch
+from streams.worker.approval_gate import ApprovalGate, intercept
 from streams.worker.parking import Ack, Parked, TemplateParking
 from streams.worker.routing import origin_headers
 from streams.worker.stats import PipelineStats
@@ -75,6 +76,7 @@ class ProcessingPipeline:
         max_in_flight: int,
         template_wait_s: float,
         tenant_topics: bool = False,
+        gate: ApprovalGate | None = None,
     ) -> None:
         self.intake = intake
         self._templates = templates
@@ -97,6 +99,7 @@ class ProcessingPipeline:
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
         #: Multi-tenant mode: an input's tenant is its topic's, and results go to the tenant's.
         self.tenant_topics = tenant_topics
+        self.gate = gate  # holds sets that need approval where they enter
         self.ledger = SubmissionLedger(
             store,
             outbox,
@@ -116,7 +119,7 @@ class ProcessingPipeline:
         the accepted bytes go unchanged to ``updates-by-topology``, where :meth:`on_message`
         of the worker that owns the topology's partition batches them.
         """
-        await self._take(value, SourceRef(topic, partition, offset), ack, route=True)
+        await self._take(value, SourceRef(topic, partition, offset), ack, route=True, gate=True)
 
     async def on_message(
         self,
@@ -133,9 +136,11 @@ class ProcessingPipeline:
         copies of one input count as one.
         """
         source = origin or SourceRef(topic, partition, offset)
-        await self._take(value, source, ack, route=False)
+        await self._take(value, source, ack, route=False, gate=origin is None)
 
-    async def _take(self, value: bytes | None, source: SourceRef, ack: Ack, *, route: bool) -> None:
+    async def _take(
+        self, value: bytes | None, source: SourceRef, ack: Ack, *, route: bool, gate: bool
+    ) -> None:
         self.stats.received += 1
         decoded = self.intake.decode(value, source)
         if isinstance(decoded, DeadLetter):
@@ -147,7 +152,7 @@ class ProcessingPipeline:
             if refused is not None:
                 self._dead_letter(refused, ack)
                 return
-        item = Parked(decoded, source, value, ack, route)
+        item = Parked(decoded, source, value, ack, route, gate)
         template = self._templates(decoded.template_id)
         if template is None and self.parking.wait_s > 0:
             await self.parking.park(item)
@@ -159,6 +164,12 @@ class ProcessingPipeline:
         pending = self.intake.accept(decoded, template, source, value)
         if isinstance(pending, DeadLetter):
             self._dead_letter(pending, ack)
+            return
+        if (
+            item.gate
+            and self.gate
+            and await intercept(self.gate, pending, ack, self.ledger, self._pool)
+        ):
             return
         if item.route:
             topology = pending.template.topology_key

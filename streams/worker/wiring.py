@@ -5,11 +5,18 @@ Shared by the processing worker and the canary, so both read one configuration t
 
 from __future__ import annotations
 
+from typing import Any
+
+from processors.approval import ApprovalPolicy
 from processors.backends.base import Price
 from processors.backends.registry import BackendRegistry, build_registry
 from processors.retries import RetryPolicy
 from processors.validation import Limits
+from schemas import AvroCodec
 from streams.config import Settings
+from streams.kafka.approvals import ApprovalBoard
+from streams.kafka.topics import TopicNames
+from streams.worker.approval_gate import ApprovalGate
 
 
 def make_limits(settings: Settings) -> Limits:
@@ -43,4 +50,17 @@ def make_retries(settings: Settings) -> RetryPolicy:
     )
 
 
-__all__ = ["make_backends", "make_limits", "make_retries"]
+def approval_gate(
+    settings: Settings, topics: TopicNames, conf: dict[str, Any], codec: AvroCodec
+) -> ApprovalGate | None:
+    """The approval gate when rules are configured (its board is started with the worker)."""
+    if not settings.approval_rules:
+        return None
+    prices = {name: Price(**p) for name, p in settings.prices.items()}
+    policy = ApprovalPolicy.of(
+        settings.approval_rules, prices, settings.default_shots, settings.approval_ttl_s
+    )
+    return ApprovalGate(policy, ApprovalBoard(conf, topics.approvals, codec), codec)
+
+
+__all__ = ["approval_gate", "make_backends", "make_limits", "make_retries"]
