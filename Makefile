@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 QLOOP := $(VENV)/bin/qloop
 STAMP := $(VENV)/.installed
 
-.PHONY: help install compose-tools browser-tools lint test test-unit test-integration run bench broker-start broker-stop clean
+.PHONY: help install compose-tools browser-tools lint test chaos test-unit test-integration run bench broker-start broker-stop clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -43,13 +43,16 @@ browser-tools: ## Headless Chromium (Debian) for the dashboard's browser test
 test: install compose-tools browser-tools ## Install everything, lint, then run unit and integration tests (real Kafka, real ClickHouse)
 	$(MAKE) lint
 	$(VENV)/bin/pytest tests/unit -q
-	$(VENV)/bin/pytest tests/integration -q
+	$(VENV)/bin/pytest tests/integration -q -m "not chaos"
+
+chaos: install ## The whole fault suite (S1, S2, S4, S7, S8, S10, S11 and their controls), slow ones included
+	CI=true $(VENV)/bin/pytest tests/integration/test_faults.py tests/integration/test_chaos.py -q -s
 
 test-unit: $(STAMP) ## Fast offline tests only
 	$(VENV)/bin/pytest tests/unit -q
 
-test-integration: install ## Integration tests against a real broker and engine
-	$(VENV)/bin/pytest tests/integration -q
+test-integration: install ## Integration tests against a real broker and engine (chaos-only ones excluded)
+	$(VENV)/bin/pytest tests/integration -q -m "not chaos"
 
 run: install ## Run the main job (vqe-h2) on the embedded defaults
 	$(QLOOP) run vqe-h2

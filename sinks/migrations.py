@@ -17,6 +17,7 @@ from importlib import resources
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from sinks.cluster_ddl import on_cluster
 from sinks.errors import SinkFatalError
 
 _FILE_RE = re.compile(r"^(\d{3})_(\w+)\.sql$")
@@ -87,16 +88,23 @@ def applied_migrations(client: Client) -> dict[int, str]:
     return {int(v): str(c) for v, c in rows}
 
 
-def apply_migrations(client: Client) -> list[int]:
+def apply_migrations(client: Client, cluster: str | None = None) -> list[int]:
     """Apply every pending migration in order; return the versions applied by this call.
+
+    With ``cluster``, every statement runs ``ON CLUSTER`` with Replicated engines
+    (:mod:`sinks.cluster_ddl`).
 
     Raises:
         SinkFatalError: a statement failed, or an applied migration's file has changed.
 
     """
+
+    def run(statement: str) -> None:
+        client.command(statement if cluster is None else on_cluster(statement, cluster))
+
     try:
         for statement in _BOOTSTRAP:
-            client.command(statement)
+            run(statement)
         done = applied_migrations(client)
         newly: list[int] = []
         for migration in load_migrations():
@@ -108,7 +116,7 @@ def apply_migrations(client: Client) -> list[int]:
                     )
                 continue
             for statement in migration.statements:
-                client.command(statement)
+                run(statement)
             client.insert(
                 "qloop.schema_migrations",
                 [[migration.version, migration.name, migration.checksum]],

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
         "fake_brisbane",
     )
     template_wait_ms: int = 5_000
+    # A ClickHouse cluster (its name in remote_servers): migrations then run ON CLUSTER with
+    # Replicated tables; unset for one server or the embedded engine.
+    clickhouse_cluster: str | None = None
     # Tenants whose sets may run on a simulator with the device's noise while their backend is
     # marked down (results DEGRADED); "*" for every tenant. Others fail as backend_unavailable.
     degrade_tenants: tuple[str, ...] = ()

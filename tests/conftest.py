@@ -6,9 +6,11 @@ that needs it errors (it never skips): a missing broker is a failure, in CI and 
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +72,23 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalStack]:
     ) as running:
         yield running
         running.check()
+
+
+@pytest.fixture
+def watchers() -> Iterator[list[Any]]:
+    """Result watchers (``fault_support.ResultWatcher``) a test started: closed at teardown."""
+    made: list[Any] = []
+    yield made
+    for watcher in made:
+        watcher.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Worker processes a test started: killed at teardown if still alive."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +19,8 @@ from schemas import AvroCodec
 from sinks import query
 from streams.config import Settings
 from streams.kafka.topics import TopicNames
-from streams.local.stack import LocalStack, settings_env
+from streams.local.stack import LocalStack
+from streams.local.stack import spawn_worker as stack_spawn_worker
 
 T = TypeVar("T")
 
@@ -189,32 +188,8 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def spawn_worker(
     settings: Settings, name: str, extra_env: dict[str, str] | None = None, timeout_s: float = 120
 ) -> subprocess.Popen[bytes]:
-    """Start one more ``python -m streams worker`` on ``settings``; return once it is ready.
-
-    ``extra_env`` adds variables (e.g. faust's ``BROKER_SESSION_TIMEOUT``); the log goes to
-    ``data_dir/<name>.log``. The caller stops it (SIGTERM, or SIGKILL for fault tests).
-    """
-    ready = settings.data_dir / f"{name}.ready"
-    ready.unlink(missing_ok=True)
-    env = {**os.environ, **settings_env(settings), **(extra_env or {})}
-    env["QLOOP_READY_FILE"] = str(ready)
-    with open(settings.data_dir / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "streams", "worker", "--log-level", "WARNING"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + timeout_s
-    while not ready.exists():
-        if proc.poll() is not None:
-            raise AssertionError(f"worker {name} exited with {proc.returncode}, see its log")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"worker {name} not ready within {timeout_s:.0f}s")
-        time.sleep(0.1)
-    return proc
+    """One more worker on ``settings`` (``streams.local.stack.spawn_worker``), ready."""
+    return stack_spawn_worker(settings, name, extra_env, timeout_s=timeout_s)
 
 
 def processor_group(topics: TopicNames) -> str:

@@ -140,28 +140,9 @@ class LocalStack:
         self._sink_thread.start()
 
     def _start_worker(self, timeout_s: float = 120.0) -> None:
-        ready = self.settings.data_dir / "worker.ready"
-        ready.unlink(missing_ok=True)
-        env = {**os.environ, **settings_env(self.settings), "QLOOP_READY_FILE": str(ready)}
-        log = open(self.settings.data_dir / "worker.log", "ab")  # noqa: SIM115 - child owns it
-        self._worker = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "streams", "worker", "--log-level", self._log_level],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+        self._worker = spawn_worker(
+            self.settings, "worker", log_level=self._log_level, timeout_s=timeout_s
         )
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while not ready.exists():
-            if self._worker.poll() is not None:
-                raise StackError(
-                    f"the worker exited with code {self._worker.returncode}; "
-                    f"see {self.settings.data_dir / 'worker.log'}"
-                )
-            if time.monotonic() > deadline:
-                raise StackError(f"the worker was not ready within {timeout_s:.0f}s")
-            time.sleep(0.1)
 
     def start_worker(self, timeout_s: float = 120.0) -> None:
         """Start the worker again after :meth:`stop_worker` (same settings and topics)."""
@@ -229,6 +210,50 @@ class LocalStack:
         if self._broker is not None:
             self._broker.stop()
             self._broker = None
+
+
+def spawn_worker(
+    settings: Settings,
+    name: str = "worker",
+    extra_env: dict[str, str] | None = None,
+    *,
+    log_level: str = "WARNING",
+    timeout_s: float = 120.0,
+) -> subprocess.Popen[bytes]:
+    """Start a ``python -m streams worker`` on ``settings``; return once it consumes.
+
+    It logs to ``<data dir>/<name>.log`` and signals readiness with ``<name>.ready``; several
+    can run side by side (one consumer group). ``extra_env`` adds variables (faust's own, for
+    example). The caller stops it.
+
+    Raises:
+        StackError: it exited, or was not ready within ``timeout_s`` (then it is killed).
+
+    """
+    ready = settings.data_dir / f"{name}.ready"
+    ready.unlink(missing_ok=True)
+    env = {**os.environ, **settings_env(settings), **(extra_env or {})}
+    env["QLOOP_READY_FILE"] = str(ready)
+    with open(settings.data_dir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "streams", "worker", "--log-level", log_level],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise StackError(
+                f"the worker exited with code {proc.returncode}; "
+                f"see {settings.data_dir / f'{name}.log'}"
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise StackError(f"the worker was not ready within {timeout_s:.0f}s")
+        time.sleep(0.1)
+    return proc
 
 
 def process_rss_mb(pid: int) -> float:

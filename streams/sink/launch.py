@@ -65,6 +65,7 @@ def run_configured_sink(settings: Settings, stop: threading.Event) -> None:
             **settings.sink_tuning(),
             codec=make_codec(settings),
             on_ready=mark_ready,
+            cluster=settings.clickhouse_cluster,
             metrics=(
                 (settings.metrics_host, settings.sink_metrics_port)
                 if settings.sink_metrics_port is not None

@@ -166,6 +166,7 @@ def run_sink(
     codec: AvroCodec | None = None,
     on_ready: Callable[[], None] | None = None,
     metrics: tuple[str, int] | None = None,
+    cluster: str | None = None,
 ) -> None:
     """Consume ``topics`` into ClickHouse at ``dsn`` until ``stop`` is set.
 
@@ -185,6 +186,7 @@ def run_sink(
             passes the registry codec when a schema registry is set.
         on_ready: Called once the engine is migrated and the consumer subscribed.
         metrics: ``(host, port)`` to serve Prometheus ``/metrics`` on (None: off).
+        cluster: A ClickHouse cluster to migrate ``ON CLUSTER`` with Replicated tables.
 
     Raises:
         EngineLockedError: another process still owns the chDB directory after 30 s.
@@ -197,7 +199,7 @@ def run_sink(
     consumer: Consumer | None = None
     metrics_server: Any = None
     try:
-        apply_migrations(client)
+        apply_migrations(client, cluster)
         if chdb_path(dsn) is not None:
             query_client = connect(dsn)  # own handle: a slow query never blocks inserts
             server = serve_owner_queries(query_client, dsn)

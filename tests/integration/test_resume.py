@@ -125,6 +125,7 @@ def test_a_vqe_loop_killed_after_iteration_5_resumes_and_pays_each_set_once(
         "WHERE arrayExists(e -> startsWith(e, concat({e:String}, '/')), event_ids)",
         experiment,
     )
+    print(f"\nresume: {out['parameter_sets']} sets, {paid} executions, {distinct} distinct ids")
     assert distinct == out["parameter_sets"]
     assert out["parameter_sets"] <= paid <= out["parameter_sets"] + SETS_PER_ITERATION
 

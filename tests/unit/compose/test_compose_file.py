@@ -248,3 +248,55 @@ def test_prometheus_scrapes_the_ports_the_services_serve(resolved: dict[str, Any
         (ROOT / "compose/grafana/provisioning/dashboards/qloop.yml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, Any]:
+    """The ClickHouse-cluster variant resolved over the base file."""
+    tool = shutil.which("docker-compose")
+    assert tool
+    proc = subprocess.run(
+        [tool, "-f", str(COMPOSE), "-f", str(COMPOSE.with_name("docker-compose.cluster.yml")),
+         "config"],
+        capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)  # type: ignore[no-any-return]
+
+
+def _xml(name: str) -> Any:
+    import xml.etree.ElementTree as ET
+
+    return ET.parse(COMPOSE.parent / "clickhouse" / "cluster" / name).getroot()  # noqa: S314 - our own file
+
+
+def test_the_cluster_variant_has_two_replicas_of_one_shard_and_keeper(
+    cluster: dict[str, Any],
+) -> None:
+    services = cluster["services"]
+    assert {"keeper", "clickhouse", "clickhouse-2"} <= set(services)
+    remote = _xml("cluster.xml").find("remote_servers")
+    (cluster_xml,) = list(remote)
+    (shard,) = cluster_xml.findall("shard")
+    hosts = [r.findtext("host") for r in shard.findall("replica")]
+    assert hosts == ["clickhouse", "clickhouse-2"]
+    assert shard.findtext("internal_replication") == "true"
+    # Every qloop service that migrates or writes ClickHouse names that cluster.
+    for name in ("worker", "sink", "canary"):
+        assert services[name]["environment"]["QLOOP_CLICKHOUSE_CLUSTER"] == cluster_xml.tag
+    # Each replica mounts the cluster and its own macros: same shard, distinct replica names.
+    macros = {}
+    for name, replica in (("clickhouse", "replica-1.xml"), ("clickhouse-2", "replica-2.xml")):
+        mounts = " ".join(services[name]["volumes"])
+        assert "cluster/cluster.xml:/etc/clickhouse-server/config.d/" in mounts
+        assert f"cluster/{replica}:/etc/clickhouse-server/config.d/" in mounts
+        macros[name] = (
+            _xml(replica).findtext("macros/shard"),
+            _xml(replica).findtext("macros/replica"),
+        )
+    assert macros == {"clickhouse": ("01", "clickhouse"), "clickhouse-2": ("01", "clickhouse-2")}
+    # The servers find Keeper where it listens.
+    node = _xml("cluster.xml").find("zookeeper/node")
+    keeper = _xml("keeper.xml").find("keeper_server")
+    assert (node.findtext("host"), node.findtext("port")) == ("keeper", keeper.findtext("tcp_port"))
+    assert services["sink"]["depends_on"]["clickhouse-2"]["condition"] == "service_healthy"
