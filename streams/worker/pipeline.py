@@ -60,6 +60,8 @@ class ProcessingPipeline:
         topics: The output topics.
         max_in_flight: Concurrent submissions per backend.
         template_wait_s: How long an update waits for an unknown template.
+        tenant_topics: Multi-tenant mode (the tenant is the input topic's).
+        gate: The approval gate, which may hold a set where it enters.
 
     """
 
@@ -97,9 +99,8 @@ class ProcessingPipeline:
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
-        #: Multi-tenant mode: an input's tenant is its topic's, and results go to the tenant's.
         self.tenant_topics = tenant_topics
-        self.gate = gate  # holds sets that need approval where they enter
+        self.gate = gate
         self.ledger = SubmissionLedger(
             store,
             outbox,
@@ -165,11 +166,8 @@ class ProcessingPipeline:
         if isinstance(pending, DeadLetter):
             self._dead_letter(pending, ack)
             return
-        if (
-            item.gate
-            and self.gate
-            and await intercept(self.gate, pending, ack, self.ledger, self._pool)
-        ):
+        gate = self.gate if item.gate else None
+        if gate and await intercept(gate, pending, ack, self.ledger, self._pool):
             return
         if item.route:
             topology = pending.template.topology_key
