@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -247,3 +249,22 @@ def wait_idle(stack: LocalStack, timeout_s: float = 60) -> None:
         return all(committed_all(topic) for topic in topics)  # in order: inputs first
 
     wait_until(idle, timeout_s, "the worker to commit every input")
+
+
+def run_qloop(
+    settings: Settings, *args: str, timeout_s: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI against ``settings``' broker, topics and data dir (no other QLOOP_* set).
+
+    With a stack running in this process, its sink answers the CLI's ClickHouse reads.
+    """
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QLOOP_")}
+    base |= {
+        "QLOOP_DATA_DIR": str(settings.data_dir),
+        "QLOOP_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "QLOOP_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "streams", *args],
+        env=base | env, capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip

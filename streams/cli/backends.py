@@ -49,7 +49,7 @@ def _marks(settings: Settings) -> dict[str, BackendStatus]:
 
 
 def _mark(name: str, available: bool, reason: str) -> None:
-    from streams.kafka.clients import Publisher
+    from streams.kafka.clients import publish_once
     from streams.kafka.probe import check_kafka
     from streams.kafka.topics import TopicNames
 
@@ -65,12 +65,7 @@ def _mark(name: str, available: bool, reason: str) -> None:
         changed_by=settings.kafka_sasl_username or getpass.getuser(),
         changed_at=datetime.now(UTC),
     )
-    publisher = Publisher.from_settings(settings)
-    try:
-        publisher.publish(TopicNames(settings.topic_prefix).backend_status, name, status)
-        publisher.flush()
-    finally:
-        publisher.close()
+    publish_once(settings, TopicNames(settings.topic_prefix).backend_status, name, status)
     state = "up" if available else f"down ({reason})"
     console.print(f"{name} marked {state}; workers route around it within a second")
 

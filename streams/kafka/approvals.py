@@ -156,7 +156,7 @@ def decide(
         ApprovalError: see :func:`decision_for`.
 
     """
-    from streams.kafka.clients import Publisher
+    from streams.kafka.clients import publish_once
 
     board = open_board(settings)
     try:
@@ -165,12 +165,7 @@ def decide(
         )
     finally:
         board.stop()
-    publisher = Publisher.from_settings(settings)
-    try:
-        publisher.publish(TopicNames(settings.topic_prefix).approvals, request_id, record)
-        publisher.flush()
-    finally:
-        publisher.close()
+    publish_once(settings, TopicNames(settings.topic_prefix).approvals, request_id, record)
     return record
 
 

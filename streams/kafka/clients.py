@@ -120,6 +120,16 @@ class Publisher:
         self._producer = None  # type: ignore[assignment]
 
 
+def publish_once(settings: Settings, topic: str, key: str, record: Any) -> None:
+    """Produce one record and wait for the broker's ack (a command's single write)."""
+    publisher = Publisher.from_settings(settings)
+    try:
+        publisher.publish(topic, key, record)
+        publisher.flush()
+    finally:
+        publisher.close()
+
+
 def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
     """A manual-commit consumer in ``group_id``."""
     return Consumer(consumer_config(settings, group_id, **overrides))
@@ -131,4 +141,5 @@ __all__ = [
     "consumer_config",
     "make_consumer",
     "producer_config",
+    "publish_once",
 ]

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_support import sampler_circuit, stack_settings, wait_for_sink, wait_until
+from pipeline_support import run_qloop, sampler_circuit, stack_settings, wait_for_sink, wait_until
 
 from processors import make_template
 from schemas import ErrorCode, ParameterUpdate, ResultStatus
@@ -44,19 +41,6 @@ def gated(
         running.check()
 
 
-def qloop(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("QLOOP_")}
-    base |= {
-        "QLOOP_DATA_DIR": str(settings.data_dir),
-        "QLOOP_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "QLOOP_TOPIC_PREFIX": settings.topic_prefix,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env=base | env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 def _updates(client: QloopClient, shots: list[int]) -> list[ParameterUpdate]:
     template = make_template(sampler_circuit(2, prefix="ap"), "approvals")
     client.register_template(template)
@@ -68,7 +52,7 @@ def _updates(client: QloopClient, shots: list[int]) -> list[ParameterUpdate]:
 
 
 def _pending(settings: Settings) -> list[dict[str, object]]:
-    proc = qloop(settings, "approvals", "list", "--json")
+    proc = run_qloop(settings, "approvals", "list", "--json")
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
@@ -96,9 +80,11 @@ def test_approve_runs_once_and_reject_gives_one_rejected_result(gated: LocalStac
         time.sleep(2)
         assert not futures[big.event_id].done()  # held: no result, nothing run
 
-        refused = qloop(settings, "approvals", "approve", big.event_id, QLOOP_APPROVERS='["alice"]')
+        refused = run_qloop(
+            settings, "approvals", "approve", big.event_id, QLOOP_APPROVERS='["alice"]'
+        )
         assert refused.returncode == 1 and "may not decide approvals" in refused.stderr
-        ok = qloop(settings, "approvals", "approve", big.event_id, "--reason", "budgeted")
+        ok = run_qloop(settings, "approvals", "approve", big.event_id, "--reason", "budgeted")
         assert ok.returncode == 0, ok.stderr
         approved = futures[big.event_id].result(60)
         assert approved.status is ResultStatus.SUCCEEDED and approved.cost == pytest.approx(2.0)
@@ -109,7 +95,7 @@ def test_approve_runs_once_and_reject_gives_one_rejected_result(gated: LocalStac
         assert rejected.error_code == ErrorCode.APPROVAL_REJECTED
         assert rejected.error_message == f"rejected by {getpass.getuser()}: too expensive"
 
-        again = qloop(settings, "approvals", "approve", big.event_id)
+        again = run_qloop(settings, "approvals", "approve", big.event_id)
         assert again.returncode == 1 and "was already approved by" in again.stderr
         client.submit([big])  # the same set re-sent after it ran: not run or charged again
     ids = [u.event_id for u in updates]

@@ -9,20 +9,16 @@ degraded results and ClickHouse keeps both marks.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_support import sampler_circuit, stack_settings, wait_for_sink, wait_until
+from pipeline_support import run_qloop, sampler_circuit, stack_settings, wait_for_sink, wait_until
 
 from processors import make_template
 from schemas import CircuitTemplate, ErrorCode, JobResult, ResultStatus
 from sinks import query
 from streams.client import QloopClient, new_update
-from streams.config import Settings
 from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -38,19 +34,6 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalStack]:
     with LocalStack(settings) as running:
         yield running
         running.check()
-
-
-def qloop(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QLOOP_")}
-    env |= {
-        "QLOOP_DATA_DIR": str(settings.data_dir),
-        "QLOOP_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "QLOOP_TOPIC_PREFIX": settings.topic_prefix,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 class Drill:
@@ -79,7 +62,9 @@ def test_the_degradation_drill(stack: LocalStack) -> None:
         assert {r.status for r in before} == {ResultStatus.SUCCEEDED}
         assert {r.reproducibility.backend_name for r in before} == {DEVICE}
 
-        down = qloop(stack.settings, "backends", "down", DEVICE, "--reason", "drill: recalibration")
+        down = run_qloop(
+            stack.settings, "backends", "down", DEVICE, "--reason", "drill: recalibration"
+        )
         assert down.returncode == 0, down.stderr
         drill.until(ResultStatus.DEGRADED)
         during = drill.round()
@@ -94,12 +79,12 @@ def test_the_degradation_drill(stack: LocalStack) -> None:
         for r in strict:
             assert r.status is ResultStatus.FAILED and r.job_id is None and r.cost == 0.0
             assert r.error_code == ErrorCode.BACKEND_UNAVAILABLE
-        listed = qloop(stack.settings, "backends", "list", "--json")
+        listed = run_qloop(stack.settings, "backends", "list", "--json")
         assert listed.returncode == 0, listed.stderr
         (mark,) = [m for m in json.loads(listed.stdout) if m["backend"] == DEVICE]
         assert not mark["available"] and mark["reason"] == "drill: recalibration"
 
-        assert qloop(stack.settings, "backends", "up", DEVICE).returncode == 0
+        assert run_qloop(stack.settings, "backends", "up", DEVICE).returncode == 0
         drill.until(ResultStatus.SUCCEEDED)
         after = drill.round()
         assert {r.status for r in after} == {ResultStatus.SUCCEEDED}
@@ -135,7 +120,7 @@ def test_the_degradation_drill(stack: LocalStack) -> None:
 
 
 def test_marking_an_unknown_backend_is_one_clear_error(stack: LocalStack) -> None:
-    proc = qloop(stack.settings, "backends", "down", "nope", "--reason", "x")
+    proc = run_qloop(stack.settings, "backends", "down", "nope", "--reason", "x")
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown backend 'nope'" in lines[0]

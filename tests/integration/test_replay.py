@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
-from pipeline_support import sampler_circuit, wait_for_sink, wait_until
+from pipeline_support import run_qloop, sampler_circuit, wait_for_sink, wait_until
 from qiskit.quantum_info import SparsePauliOp
 
 from processors import make_template
 from schemas import CircuitTemplate, JobResult, Primitive
 from sinks import query
 from streams.client import QloopClient, new_update
-from streams.config import Settings
 from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
-
-
-def qloop(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real CLI against the running stack (its sink answers queries for the engine)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QLOOP_")}
-    env |= {
-        "QLOOP_DATA_DIR": str(settings.data_dir),
-        "QLOOP_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "QLOOP_TOPIC_PREFIX": settings.topic_prefix,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "streams", *args],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
 
 
 def _run(stack: LocalStack, template: CircuitTemplate, n: int, **kw: Any) -> list[JobResult]:
@@ -57,7 +39,7 @@ def _run(stack: LocalStack, template: CircuitTemplate, n: int, **kw: Any) -> lis
 
 
 def _replay(stack: LocalStack, job_id: str, *flags: str) -> dict[str, Any]:
-    proc = qloop(stack.settings, "replay", job_id, "--json", *flags)
+    proc = run_qloop(stack.settings, "replay", job_id, "--json", *flags)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
@@ -100,7 +82,7 @@ def test_a_noisy_fake_ibm_job_replays_within_shot_noise(stack: LocalStack) -> No
 
 
 def test_an_unknown_job_is_one_clear_error(stack: LocalStack) -> None:
-    proc = qloop(stack.settings, "replay", "job-does-not-exist")
+    proc = run_qloop(stack.settings, "replay", "job-does-not-exist")
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no executed set of job 'job-does-not-exist'" in lines[0]
