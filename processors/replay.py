@@ -19,12 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-
 from processors.backends.base import BackendAdapter, EstimatorTask, SamplerTask
-from processors.compile_cache import CompileCache, Compiled, TranspilerSettings
+from processors.compile_cache import CompileCache, TranspilerSettings
 from processors.results import package_versions
-from processors.templates import observable_of
+from processors.submission import bind_order, laid_out
 from schemas import CircuitTemplate, Primitive
 
 #: A statistical replay agrees when its distance is within this many standard deviations of
@@ -161,38 +159,28 @@ def replay_job(
         for key, members in groups.items()
         for s in members
     )
-    seeds = [
-        tuple(None if fresh_seeds else s.seed_simulator for s in members)
-        for members in groups.values()
-    ]
+    estimator_tasks: list[EstimatorTask] = []
+    sampler_tasks: list[SamplerTask] = []
+    for (template_id, shots, precision), members in groups.items():
+        template, circuit = job.templates[template_id], compiled[template_id, shots, precision]
+        rows = [m.parameters for m in members]
+        values = bind_order(template.parameter_names, circuit.circuit, rows)
+        seeds = tuple(None if fresh_seeds else m.seed_simulator for m in members)
+        if estimator:
+            observable = laid_out(template, circuit.circuit)
+            estimator_tasks.append(
+                EstimatorTask(circuit.circuit, observable, values, precision, seeds)
+            )
+        else:
+            sampler_tasks.append(SamplerTask(circuit.circuit, values, shots, seeds))
     comparisons: list[SetComparison] = []
     if estimator:
-        tasks = [
-            EstimatorTask(
-                compiled[key].circuit,
-                _laid_out(job.templates[key[0]], compiled[key]),
-                _values(job.templates[key[0]], compiled[key], members),
-                key[2],
-                group_seeds,
-            )
-            for (key, members), group_seeds in zip(groups.items(), seeds, strict=True)
-        ]
-        estimated = backend.run_estimator(tasks, seed)
+        estimated = backend.run_estimator(estimator_tasks, seed)
         for g, members in enumerate(groups.values()):
             for k, stored in enumerate(members):
-                comparisons.append(
-                    compare_estimate(stored, estimated.evs[g][k], estimated.stds[g][k])
-                )
+                evs, stds = estimated.evs[g][k], estimated.stds[g][k]
+                comparisons.append(compare_estimate(stored, evs, stds))
     else:
-        sampler_tasks = [
-            SamplerTask(
-                compiled[key].circuit,
-                _values(job.templates[key[0]], compiled[key], members),
-                key[1],
-                group_seeds,
-            )
-            for (key, members), group_seeds in zip(groups.items(), seeds, strict=True)
-        ]
         sampled = backend.run_sampler(sampler_tasks, seed)
         for g, members in enumerate(groups.values()):
             for k, stored in enumerate(members):
@@ -206,24 +194,6 @@ def replay_job(
         compile_keys_match=keys_match,
         version_differences=version_differences(job.package_versions),
     )
-
-
-def _values(
-    template: CircuitTemplate, compiled: Compiled, members: list[ReplayableSet]
-) -> np.ndarray[Any, Any]:
-    """Parameter rows in the compiled circuit's parameter order (as the worker binds them)."""
-    position = {name: i for i, name in enumerate(template.parameter_names)}
-    order = [position[p.name] for p in compiled.circuit.parameters]
-    rows = np.asarray([m.parameters for m in members], dtype=np.float64)
-    return rows.reshape(len(members), len(template.parameter_names))[:, order]
-
-
-def _laid_out(template: CircuitTemplate, compiled: Compiled) -> Any:
-    observable = observable_of(template)
-    if observable is None:
-        raise ValueError(f"estimator template {template.template_id} has no observable")
-    layout = compiled.circuit.layout
-    return observable if layout is None else observable.apply_layout(layout)
 
 
 def compare_counts(stored: ReplayableSet, replayed: Mapping[str, int]) -> SetComparison:

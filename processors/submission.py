@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
+from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
 from processors.backends.base import BackendAdapter, EstimatorTask, FloatArray, SamplerTask
@@ -18,7 +19,7 @@ from processors.pending import PendingSet
 from processors.results import Outcome
 from processors.retries import RetryPolicy, call_with_retries, is_transient
 from processors.templates import observable_of
-from schemas import ErrorCode, JobSubmitted, Primitive, ResultStatus
+from schemas import CircuitTemplate, ErrorCode, JobSubmitted, Primitive, ResultStatus
 
 T = TypeVar("T")
 
@@ -37,14 +38,33 @@ class Admitted:
     cost: float
 
 
-def _columns(admitted: list[Admitted]) -> FloatArray:
-    """Parameter rows reordered to the compiled circuit's parameter order (matched by name)."""
-    first = admitted[0]
-    names = first.pending.template.parameter_names
+def bind_order(
+    names: tuple[str, ...], circuit: QuantumCircuit, rows: Sequence[Sequence[float]]
+) -> FloatArray:
+    """Parameter rows (in ``names`` order) reordered to ``circuit``'s parameters, by name.
+
+    Qiskit sorts a circuit's parameters; templates list them in declaration order. The worker
+    and a replay bind through this one function, so a replay binds exactly as the run did.
+    """
     position = {name: i for i, name in enumerate(names)}
-    order = [position[p.name] for p in first.compiled.circuit.parameters]
-    rows = np.asarray([a.pending.update.parameters for a in admitted], dtype=np.float64)
-    return rows.reshape(len(admitted), len(names))[:, order]
+    order = [position[p.name] for p in circuit.parameters]
+    values = np.asarray(rows, dtype=np.float64)
+    return values.reshape(len(rows), len(names))[:, order]
+
+
+def laid_out(template: CircuitTemplate, circuit: QuantumCircuit) -> SparsePauliOp:
+    """The template's observable on the compiled circuit's physical qubits."""
+    observable = observable_of(template)
+    if observable is None:  # validation guarantees one; keep mypy and the contract honest
+        raise ValueError(f"estimator template {template.template_id} has no observable")
+    layout = circuit.layout
+    return observable if layout is None else observable.apply_layout(layout)
+
+
+def _columns(admitted: list[Admitted]) -> FloatArray:
+    first = admitted[0]
+    rows = [a.pending.update.parameters for a in admitted]
+    return bind_order(first.pending.template.parameter_names, first.compiled.circuit, rows)
 
 
 def _tasks(batch: Batch, admitted: list[Admitted]) -> list[list[Admitted]]:
@@ -57,11 +77,7 @@ def _tasks(batch: Batch, admitted: list[Admitted]) -> list[list[Admitted]]:
 
 
 def _observable(item: Admitted) -> SparsePauliOp:
-    observable = observable_of(item.pending.template)
-    if observable is None:  # validation guarantees one; keep mypy and the contract honest
-        raise ValueError("estimator set without an observable")
-    layout = item.compiled.circuit.layout
-    return observable if layout is None else observable.apply_layout(layout)
+    return laid_out(item.pending.template, item.compiled.circuit)
 
 
 def submit(
@@ -203,4 +219,4 @@ def _outcome(
     )
 
 
-__all__ = ["Admitted", "submit"]
+__all__ = ["Admitted", "bind_order", "laid_out", "submit"]

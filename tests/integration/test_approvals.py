@@ -97,6 +97,9 @@ def test_approve_runs_once_and_reject_gives_one_rejected_result(gated: LocalStac
 
         again = run_qloop(settings, "approvals", "approve", big.event_id)
         assert again.returncode == 1 and "was already approved by" in again.stderr
+        unknown = run_qloop(settings, "approvals", "reject", "no-such-request")
+        assert unknown.returncode == 1
+        assert "no approval request 'no-such-request'" in unknown.stderr.strip().splitlines()[-1]
         client.submit([big])  # the same set re-sent after it ran: not run or charged again
     ids = [u.event_id for u in updates]
     wait_for_sink(gated, ids)

@@ -53,6 +53,12 @@ def test_seeded_aer_sampler_and_estimator_jobs_replay_bit_identical(stack: Local
     assert out["max_tvd"] == 0.0 and out["versions_match"] and out["compile_keys_match"]
     assert set(out) >= {"job_id", "sets", "identical", "max_tvd", "max_abs_ev_diff",
                         "versions_match"}  # fmt: skip
+    elsewhere = run_qloop(
+        stack.settings, "replay", str(job_id), QLOOP_ALLOWED_BACKENDS='["fake_manila"]'
+    )
+    assert elsewhere.returncode == 1
+    lines = elsewhere.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot replay on 'aer_simulator' here" in lines[0], lines
 
     observable = SparsePauliOp.from_list([("ZZI", 1.0), ("IXX", -0.5)])
     estimator = make_template(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,48 +12,29 @@ from processors import AerAdapter, BackendRegistry, BatchExecutor, CompileCache,
 from processors.backends.aer import default_noise_model
 from processors.replay import compare_counts, replay_job, tvd_bound
 from schemas import CircuitTemplate, JobResult, Primitive
+from sinks.replay_source import StoredJob, StoredSet
 
 
-@dataclass(frozen=True)
-class Stored:
-    event_id: str
-    template_id: str
-    parameters: tuple[float, ...]
-    shots: int
-    seed_simulator: int | None
-    precision: float | None
-    counts: dict[str, int] | None
-    expectation_values: tuple[float, ...]
-    standard_errors: tuple[float, ...]
-    compile_key: str | None
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: str
-    primitive: Primitive
-    transpiler_settings: dict[str, str]
-    package_versions: dict[str, str]
-    sets: Sequence[Stored]
-    templates: dict[str, CircuitTemplate]
-
-
-def _stored(results: list[JobResult], templates: list[CircuitTemplate]) -> Job:
+def _stored(results: list[JobResult], templates: list[CircuitTemplate]) -> StoredJob:
+    """What sinks.replay_source reads back, built straight from the worker's results."""
     first = results[0]
-    return Job(
+    bundle = first.reproducibility
+    return StoredJob(
         job_id=first.job_id or "",
+        backend=first.backend,
         primitive=first.primitive,
-        transpiler_settings=dict(first.reproducibility.transpiler_settings),
-        package_versions=dict(first.reproducibility.package_versions),
-        sets=[
-            Stored(
+        transpiler_settings=dict(bundle.transpiler_settings),
+        package_versions=dict(bundle.package_versions),
+        code_version=bundle.code_version,
+        sets=tuple(
+            StoredSet(
                 r.event_id, r.template_id, r.parameters, r.shots,
                 r.reproducibility.seed_simulator, r.reproducibility.precision, r.counts,
                 r.expectation_values or (), r.standard_errors or (),
-                r.reproducibility.compile_key,
+                r.reproducibility.compile_key, r.reproducibility.noise_model_id,
             )
             for r in results
-        ],
+        ),
         templates={t.template_id: t for t in templates},
     )  # fmt: skip
 
@@ -89,7 +69,7 @@ def test_a_seeded_sampler_job_replays_bit_identical(sampler_template) -> None:
     top = max(counts, key=counts.__getitem__)
     counts[top] -= 100
     counts["xx"] = 100
-    tampered = replace(bad, sets=[replace(first, counts=counts), *bad.sets[1:]])
+    tampered = replace(bad, sets=(replace(first, counts=counts), *bad.sets[1:]))
     again = replay_job(tampered, adapter).summary()
     assert again["identical"] == 5 and again["max_tvd"] == pytest.approx(0.2)
 
@@ -143,7 +123,7 @@ def test_the_tvd_bound_separates_noise_from_a_shifted_distribution() -> None:
 
     same = [sample(p) for _ in range(2)]
     shifted = sample(np.array([0.45, 0.35, 0.2]))
-    stored = Stored("e", "t", (), 4000, None, None, same[0], (), (), None)
+    stored = StoredSet("e", "t", (), 4000, None, None, same[0], (), (), None, None)
     assert compare_counts(stored, same[1]).within_shot_noise
     assert not compare_counts(stored, shifted).within_shot_noise
     assert tvd_bound(same[0], same[1]) < 0.05

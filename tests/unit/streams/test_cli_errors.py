@@ -20,7 +20,8 @@ from streams.local.broker import free_port
 @pytest.mark.parametrize(
     "command",
     [["topics", "create"], ["topics", "list"], ["topics", "tail", "job-results"], ["worker"],
-     ["sink"], ["canary"], ["run", "vqe-h2"]],
+     ["sink"], ["canary"], ["run", "vqe-h2"], ["backends", "list"],
+     ["backends", "up", "aer_simulator"], ["approvals", "list"], ["approvals", "approve", "x"]],
     ids=lambda c: " ".join(c),
 )  # fmt: skip
 def test_a_broker_that_is_down_is_one_line(command: list[str], tmp_path: Path) -> None:
@@ -89,3 +90,25 @@ def test_tail_of_an_unknown_topic_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: unknown topic 'no-such-topic'") and "job-results" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["run", "vqe-h2", "--resume"], "--resume needs --experiment ID"),
+        (["backends", "down", "aer_simulator", "--reason", "  "], "--reason must say why"),
+    ],
+    ids=["resume without an experiment", "down without a reason"],
+)
+def test_bad_input_is_one_line_before_any_connection(
+    command: list[str], message: str, tmp_path: Path
+) -> None:
+    bootstrap = f"127.0.0.1:{free_port()}"  # closed: these must fail before connecting
+    env = {**os.environ, "QLOOP_DATA_DIR": str(tmp_path), "QLOOP_KAFKA_BOOTSTRAP": bootstrap}
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", *command],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
