@@ -45,8 +45,8 @@ test: install compose-tools browser-tools ## Install everything, lint, then run 
 	$(VENV)/bin/pytest tests/unit -q
 	$(VENV)/bin/pytest tests/integration -q -m "not chaos"
 
-chaos: install ## The whole fault suite (S1, S2, S4, S7, S8, S10, S11 and their controls), slow ones included
-	CI=true $(VENV)/bin/pytest tests/integration/test_faults.py tests/integration/test_chaos.py -q -s
+chaos: install ## The whole fault suite (S1, S2, S4, S7, S8, S10, S11 and their controls) and the 100k-set history run, slow ones included
+	CI=true $(VENV)/bin/pytest tests/integration/test_faults.py tests/integration/test_chaos.py tests/integration/test_history.py -q -s
 
 test-unit: $(STAMP) ## Fast offline tests only
 	$(VENV)/bin/pytest tests/unit -q

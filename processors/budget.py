@@ -82,17 +82,34 @@ class SpendClaim:
 class ClaimBook:
     """Decides claims in log order; deterministic, so every reader reaches the same verdicts.
 
+    A log that forgets old claims (the ledger's time retention) carries *totals*: a tenant's
+    spending through a log position, written now and then by any reader. A reader takes the
+    latest totals as its base and adds the claims after their position, so a reader that
+    starts where old claims are gone reaches the verdicts of one that saw every claim. To do
+    that it keeps, per tenant, the claims since its last totals (a list the next totals cut
+    short). Sums are made in log order, claim by claim, from the same base, so that every
+    reader's floating-point spending is the same to the last bit.
+
     Not thread-safe: the log's single reader applies claims one at a time.
     """
 
     def __init__(self) -> None:
-        self._spent: dict[str, tuple[float, float]] = {}
+        #: tenant -> (through position, shots, cost): the latest totals applied.
+        self._base: dict[str, tuple[int, float, float]] = {}
+        #: tenant -> (shots, cost) granted by the claims after the base.
+        self._since: dict[str, tuple[float, float]] = {}
+        #: tenant -> [(position, shots, cost)] granted by each claim after the base.
+        self._marks: dict[str, list[tuple[int, float, float]]] = {}
 
-    def apply(self, claim: SpendClaim) -> tuple[bool, ...]:
-        """Grant each item that fits the tenant's spending so far; return the verdicts."""
-        shots, cost = self._spent.get(claim.tenant, (0.0, 0.0))
+    def apply(self, claim: SpendClaim, position: int | None = None) -> tuple[bool, ...]:
+        """Grant each item that fits the tenant's spending so far; return the verdicts.
+
+        ``position``: the claim's place in the log (its offset), needed to apply totals later.
+        """
+        shots, cost = self.spent(claim.tenant)
         limit = claim.budget
         verdicts = []
+        granted_shots = granted_cost = 0.0
         for item in claim.items:
             fits = (limit.shots is None or shots + item.shots <= limit.shots) and (
                 limit.cost is None or cost + item.cost <= limit.cost + 1e-12
@@ -100,13 +117,44 @@ class ClaimBook:
             if fits:
                 shots += item.shots
                 cost += item.cost
+                granted_shots += item.shots
+                granted_cost += item.cost
             verdicts.append(fits)
-        self._spent[claim.tenant] = (shots, cost)
+        since = self._since.get(claim.tenant, (0.0, 0.0))
+        self._since[claim.tenant] = (since[0] + granted_shots, since[1] + granted_cost)
+        if position is not None:
+            self._marks.setdefault(claim.tenant, []).append((position, granted_shots, granted_cost))
         return tuple(verdicts)
+
+    def apply_totals(self, tenant: str, through: int, shots: float, cost: float) -> None:
+        """Take ``tenant``'s spending through log position ``through`` as known.
+
+        Totals older than ones already applied are ignored (two readers' totals may land out
+        of order).
+        """
+        base = self._base.get(tenant)
+        if base is not None and base[0] >= through:
+            return
+        later = [mark for mark in self._marks.get(tenant, []) if mark[0] > through]
+        since_shots = since_cost = 0.0
+        for _position, granted_shots, granted_cost in later:
+            since_shots += granted_shots
+            since_cost += granted_cost
+        self._base[tenant] = (through, shots, cost)
+        self._since[tenant] = (since_shots, since_cost)
+        self._marks[tenant] = later
 
     def spent(self, tenant: str) -> tuple[float, float]:
         """(shots, cost) granted to ``tenant`` so far."""
-        return self._spent.get(tenant, (0.0, 0.0))
+        since = self._since.get(tenant, (0.0, 0.0))
+        base = self._base.get(tenant)
+        if base is None:
+            return since
+        return (base[1] + since[0], base[2] + since[1])
+
+    def tenants(self) -> list[str]:
+        """Every tenant with spending known to this reader."""
+        return sorted(set(self._since) | set(self._base))
 
 
 class ClaimLog(Protocol):

@@ -129,6 +129,7 @@ def _open(settings: Settings, create: bool) -> tuple[Publisher, TopicNames]:
             settings.topic_prefix,
             settings.topic_partitions,
             tenants=settings.topic_tenants,
+            ledger_window_s=settings.ledger_window_s,
         )
     return Publisher.from_settings(settings), TopicNames(settings.topic_prefix)
 

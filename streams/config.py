@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         "fake_brisbane",
     )
     template_wait_ms: int = 5_000
+    # How long the ledger remembers an event id (seconds): a re-send within it is not run
+    # again, one after it is new work. It is also the ledger topic's retention, so a worker's
+    # memory and start-up replay hold this window, not the whole history. A week by default.
+    ledger_window_s: float = Field(default=7 * 86_400.0, ge=1.0)
     # A ClickHouse cluster (its name in remote_servers): migrations then run ON CLUSTER with
     # Replicated tables; unset for one server or the embedded engine.
     clickhouse_cluster: str | None = None

@@ -88,9 +88,10 @@ def _lag_family(name: str, lag: Lag | None) -> Iterator[Metric]:
 class WorkerCollector:
     """The processing worker's state as Prometheus families (see the module docstring)."""
 
-    def __init__(self, pipeline: Any, lag: Lag | None = None) -> None:
+    def __init__(self, pipeline: Any, lag: Lag | None = None, ledger: Any = None) -> None:
         self._pipeline = pipeline
         self._lag = lag
+        self._ledger = ledger  # the journal: entries(), replay_seconds, replayed_records
 
     def collect(self) -> Iterator[Metric]:
         """Called by prometheus-client on every scrape."""
@@ -141,6 +142,26 @@ class WorkerCollector:
             "qloop_parked_updates", "Updates waiting for their template.", value=len(p.parking)
         )
         yield from _lag_family("qloop_worker_consumer_lag", self._lag)
+        yield from self._ledger_families()
+
+    def _ledger_families(self) -> Iterator[Metric]:
+        """The ledger's size in memory and its start-up replay: flat over history, by design."""
+        if self._ledger is None:
+            return
+        entries = GaugeMetricFamily(
+            "qloop_ledger_entries", "Ledger entries held, by namespace.", labels=["namespace"]
+        )
+        for namespace, count in sorted(self._ledger.entries().items()):
+            entries.add_metric([namespace.rstrip("/")], count)
+        yield entries
+        yield GaugeMetricFamily(
+            "qloop_ledger_replay_seconds", "Seconds the start-up ledger replay took.",
+            value=self._ledger.replay_seconds,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "qloop_ledger_replayed_records", "Ledger records read at start-up.",
+            value=self._ledger.replayed_records,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -197,6 +197,7 @@ def topics_create(
             settings.topic_prefix,
             settings.topic_partitions,
             tenants=settings.topic_tenants,
+            ledger_window_s=settings.ledger_window_s,
         )
     except KafkaException as exc:
         raise fail(f"could not create topics on {settings.bootstrap}: {exc}") from None

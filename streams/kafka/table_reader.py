@@ -14,7 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 #: Errors of a topic whose partitions have no leader yet (just created, or failing over).
 _SETTLING = {
@@ -24,12 +31,12 @@ _SETTLING = {
 }
 
 
-def high_watermark(probe: Consumer, topic: str, partition: int, deadline: float) -> int:
-    """The partition's end offset, retrying while a new topic's leadership settles."""
+def watermarks(probe: Consumer, topic: str, partition: int, deadline: float) -> tuple[int, int]:
+    """The partition's (log start, end) offsets, retrying while leadership settles."""
     while True:
         try:
-            _low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            return int(high)
+            low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            return int(low), int(high)
         except KafkaException as exc:
             err = exc.args[0]
             settling = err.retriable() or err.code() in _SETTLING
@@ -38,24 +45,40 @@ def high_watermark(probe: Consumer, topic: str, partition: int, deadline: float)
             time.sleep(0.2)
 
 
+def high_watermark(probe: Consumer, topic: str, partition: int, deadline: float) -> int:
+    """The partition's end offset, retrying while a new topic's leadership settles."""
+    return watermarks(probe, topic, partition, deadline)[1]
+
+
 class CompactedTopicReader:
-    """A daemon thread applying ``apply(key, value)`` for every record of ``topic``."""
+    """A daemon thread applying ``apply(key, value)`` for every record of ``topic``.
+
+    ``with_meta``: call ``apply(key, value, timestamp_s, offset)`` instead, for a table whose
+    entries age (the ledger's window) or that refers to log positions (its budget totals).
+    """
 
     def __init__(
         self,
         conf: dict[str, Any],
         topic: str,
-        apply: Callable[[bytes | None, bytes | None], None],
+        apply: Callable[..., None],
         name: str = "table-reader",
+        *,
+        with_meta: bool = False,
     ) -> None:
         self._conf = {
             **conf,
             "group.id": f"qloop-reader-{topic}",  # required by librdkafka; never committed
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            # Records deleted by retention under a lagging reader: go on from the log start.
+            "auto.offset.reset": "earliest",
         }
         self.topic = topic
         self._apply = apply
+        self._with_meta = with_meta
+        #: Records applied since start (a replay's size).
+        self.applied = 0
         self._positions: dict[int, int] = {}
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -88,7 +111,13 @@ class CompactedTopicReader:
                     for msg in msgs:
                         if msg.error() is not None:
                             continue
-                        self._apply(msg.key(), msg.value())
+                        if self._with_meta:
+                            kind, ms = msg.timestamp()
+                            at = ms / 1000 if kind != TIMESTAMP_NOT_AVAILABLE else time.time()
+                            self._apply(msg.key(), msg.value(), at, msg.offset())
+                        else:
+                            self._apply(msg.key(), msg.value())
+                        self.applied += 1
                         self._positions[msg.partition() or 0] = (msg.offset() or 0) + 1
                     self._cond.notify_all()
         except Exception as exc:  # noqa: BLE001 - surfaced to waiters
@@ -107,7 +136,10 @@ class CompactedTopicReader:
         probe = Consumer({**self._conf, "group.id": f"{self._conf['group.id']}-probe"})
         try:
             for partition in self._positions:
-                targets[partition] = high_watermark(probe, self.topic, partition, deadline)
+                low, high = watermarks(probe, self.topic, partition, deadline)
+                # Retention may have deleted every record (a ledger idle past its window):
+                # then there is nothing to read, whatever this reader's position.
+                targets[partition] = high if high > low else 0
         finally:
             probe.close()
         with self._cond:
@@ -131,4 +163,4 @@ class CompactedTopicReader:
             self._thread.join(5)
 
 
-__all__ = ["CompactedTopicReader", "high_watermark"]
+__all__ = ["CompactedTopicReader", "high_watermark", "watermarks"]

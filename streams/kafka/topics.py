@@ -6,11 +6,15 @@ so a fresh cluster and an existing one end in the same state.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+
+# Re-exported by confluent_kafka.admin without an __all__, so typed from where they are defined.
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
 from schemas import (
@@ -29,6 +33,7 @@ from schemas import (
 from streams.kafka.probe import with_client_logger
 
 _WEEK_MS = 7 * 24 * 3600 * 1000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +45,18 @@ class TopicSpec:
     compacted: bool = False
     retention_ms: int = _WEEK_MS
     partitions: int | None = None  # None: the configured default
+    #: Retention is the idempotency window (configurable), in segments of 1/8 of it.
+    windowed: bool = False
 
-    def config(self) -> dict[str, str]:
-        """Topic-level configs for CreateTopics."""
+    def config(self, retention_ms: int | None = None) -> dict[str, str]:
+        """Topic-level configs for CreateTopics (``retention_ms`` overrides the spec's)."""
+        retention = str(retention_ms or self.retention_ms)
+        if self.windowed:  # segments roll at 1/8 of the window, so deletion keeps up with it
+            segment = str(max(1000, int(retention) // 8))
+            return {"cleanup.policy": "delete", "retention.ms": retention, "segment.ms": segment}
         if self.compacted:
             return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
-        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+        return {"cleanup.policy": "delete", "retention.ms": retention}
 
 
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
@@ -73,8 +84,11 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # them in one order (the first decision wins), not compacted so that none is lost; a
     # request expires long before the week is over.
     TopicSpec("approvals", Approval, partitions=1),
-    # Internal: the submission ledger (idempotency + budget spend), see streams/journal.py.
-    TopicSpec("ledger", None, compacted=True, partitions=1),
+    # Internal: the submission ledger (idempotency + budget spend), see streams/ledger/journal.py.
+    # Its retention is the idempotency window (QLOOP_LEDGER_WINDOW_S, a week by default), and it
+    # is not compacted: the cleaner merges old segments with ones holding the budget totals,
+    # which are re-written all the time, and a merged segment never ages out.
+    TopicSpec("ledger", None, partitions=1, windowed=True),
 )
 
 
@@ -191,18 +205,22 @@ def create_topics(
     partitions: int = 3,
     timeout_s: float = 30.0,
     tenants: tuple[str, ...] = (),
+    ledger_window_s: float | None = None,
 ) -> dict[str, str]:
     """Create every topic that does not exist yet; return name -> "created" | "exists".
 
     ``tenants`` adds each tenant's own input and result topics (multi-tenant mode).
+    ``ledger_window_s`` is a new ledger's retention (the idempotency window); the ledger store
+    aligns an existing one (:func:`align_config`) once its budget totals are written.
     """
+    window_ms = int(ledger_window_s * 1000) if ledger_window_s else None
     admin = AdminClient(with_client_logger(conf))
     wanted = [
         NewTopic(
             f"{prefix}{spec.suffix}",
             num_partitions=spec.partitions or partitions,
             replication_factor=1 if _single_node(admin, timeout_s) else -1,
-            config=spec.config(),
+            config=spec.config(window_ms if spec.windowed else None),
         )
         for spec in (*TOPIC_SPECS, *tenant_specs(tenants))
     ]
@@ -218,6 +236,41 @@ def create_topics(
                 raise
     _wait_for_leaders(admin, list(outcome), timeout_s)
     return outcome
+
+
+def ledger_config(window_s: float) -> dict[str, str]:
+    """The ledger topic's configs for an idempotency window of ``window_s`` seconds."""
+    (spec,) = (s for s in TOPIC_SPECS if s.windowed)
+    return spec.config(int(window_s * 1000))
+
+
+def align_config(
+    conf: dict[str, Any], name: str, wanted: dict[str, str], timeout_s: float = 30.0
+) -> bool:
+    """Set ``wanted`` on the existing topic ``name`` where it differs; return whether it did.
+
+    A principal without ALTER_CONFIGS leaves the topic as it is, with a warning: the worker
+    still bounds its memory by the window, only its start-up replay is not.
+    """
+    admin = AdminClient(with_client_logger(conf))
+    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+    try:
+        (described,) = admin.describe_configs([resource], request_timeout=timeout_s).values()
+        current = {k: v.value for k, v in described.result(timeout_s).items()}
+        changes = [
+            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+            for k, v in wanted.items()
+            if current.get(k) != v
+        ]
+        if not changes:
+            return False
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=changes)
+        for future in admin.incremental_alter_configs([resource]).values():
+            future.result(timeout_s)
+    except KafkaException as exc:
+        log.warning("could not align %s with %s: %s", name, wanted, exc)
+        return False
+    return True
 
 
 def _single_node(admin: AdminClient, timeout_s: float) -> bool:
@@ -240,4 +293,12 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout_s: float) ->
         time.sleep(0.1)
 
 
-__all__ = ["TOPIC_SPECS", "TopicNames", "TopicSpec", "create_topics", "tenant_specs"]
+__all__ = [
+    "TOPIC_SPECS",
+    "TopicNames",
+    "TopicSpec",
+    "align_config",
+    "create_topics",
+    "ledger_config",
+    "tenant_specs",
+]

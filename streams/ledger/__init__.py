@@ -1,6 +1,6 @@
 """Durability: what a worker must remember across crashes, and the order it writes it in.
 
-Lives here: the journal on the compacted ledger topic (:mod:`~streams.ledger.journal`),
+Lives here: the journal on the ledger topic (:mod:`~streams.ledger.journal`),
 reconciliation of paid sets against published results (:mod:`~streams.ledger.reconcile`), the
 index of inputs already dead-lettered (:mod:`~streams.ledger.dead_letter_index`) and the stall
 fence that stops a frozen worker from writing (:mod:`~streams.ledger.stall_fence`). May import

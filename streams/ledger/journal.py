@@ -1,4 +1,4 @@
-"""A durable key-value journal on a compacted topic: the submission ledger's storage.
+"""A durable key-value journal on a Kafka topic: the submission ledger's storage.
 
 The idempotency ledger (event id -> paid/done) is a plain ``MutableMapping`` view over this
 journal; budget claims (``claim/<id>``) are decided in the topic's order by every reader (see
@@ -7,16 +7,23 @@ journal; budget claims (``claim/<id>``) are decided in the topic's order by ever
 is handed to a backend, so a crash can never forget a charge it made.
 Every worker tails the whole topic (see :class:`~streams.kafka.table_reader.CompactedTopicReader`),
 so state survives restarts and rebalances.
+
+State is bounded by a window, not by history: an entry is forgotten ``window_s`` after it was
+written (in memory by :class:`~streams.ledger.window.WindowedMap`, on the topic by its time
+retention), and budget spending survives the claims' deletion as
+``total/<tenant>`` records that every journal writes at start and every ``window_s / 8`` (see
+:class:`~processors.budget.ClaimBook`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -24,12 +31,20 @@ from processors.budget import Budget, ClaimBook, ClaimItem, SpendClaim
 from processors.idempotency import done_entry, is_done, paid_entry
 from streams.kafka.clients import PublishError
 from streams.kafka.table_reader import CompactedTopicReader
+from streams.ledger.journal_views import JournalClaimLog, JournalView
+from streams.ledger.window import BUCKETS, WindowedMap
 
-V = TypeVar("V")
+log = logging.getLogger(__name__)
 _WRITER_HEADER = "qloop-writer"
 _NEVER_MS = 60_000  # below message.timeout.ms (300 s); flush() sends at once regardless
 _CLAIM = b"claim/"
+_TOTAL = b"total/"
 _PAID_SPACE = "event/"
+#: How long the ledger remembers an event id: a week, as a redelivery can only come from a
+#: producer's retry (seconds), a worker's restart (minutes) or an operator's replay of the
+#: input topic, whose retention is a week; ClickHouse's dedup window and Kafka's producer
+#: idempotence are the same kind of bound.
+DEFAULT_WINDOW_S = 7 * 86_400.0
 
 
 def _claim_body(claim: SpendClaim, writer: str, at: float) -> bytes:
@@ -50,13 +65,20 @@ def _claim_from(key: bytes, value: bytes) -> tuple[SpendClaim, str, float]:
 class KafkaJournal:
     """In-memory map mirrored to a compacted topic; other processes' writes are applied too."""
 
-    def __init__(self, producer_conf: dict[str, Any], reader_conf: dict[str, Any], topic: str):
+    def __init__(
+        self,
+        producer_conf: dict[str, Any],
+        reader_conf: dict[str, Any],
+        topic: str,
+        window_s: float = DEFAULT_WINDOW_S,
+    ):
         self.topic = topic
+        self.window_s = window_s
         self._writer = uuid.uuid4().hex
         self._own_marker = f'"w": "{self._writer}"'.encode()
         #: namespace ("event/", "dead/") -> key within it -> value. Views iterate
         #: one namespace, so listing dead letters never scans every event id ever seen.
-        self._spaces: dict[str, dict[str, Any]] = {}
+        self._spaces: dict[str, WindowedMap[Any]] = {}
         self._lock = threading.Lock()
         #: Held by flush() (one flush at a time). Admissions do not hold it: a budget claim
         #: is one record, so no flush can split a charge from its paid marks.
@@ -73,50 +95,121 @@ class KafkaJournal:
         #: Event ids paid for and not yet done -> when their claim was written (epoch s): what
         #: a restarted worker checks against the result topic (see streams.ledger.reconcile).
         self._paid_at: dict[str, float] = {}
-        self._reader = CompactedTopicReader(reader_conf, topic, self._apply, name="ledger-reader")
+        self._reader = CompactedTopicReader(
+            reader_conf, topic, self._apply, name="ledger-reader", with_meta=True
+        )
         self._reader_conf = reader_conf
+        #: Offset of the last record applied: the position budget totals are written through.
+        self._position = -1
+        self._next_sweep = 0.0
+        self._stop = threading.Event()
+        self._totals_thread = threading.Thread(
+            target=self._write_totals_every, name="ledger-totals", daemon=True
+        )
+        #: Seconds the start-up replay took, and the records it applied (metrics).
+        self.replay_seconds = 0.0
+        self.replayed_records = 0
 
     def start(self, timeout_s: float = 60.0) -> KafkaJournal:
-        """Replay the topic to its end before the first read."""
+        """Replay the topic to its end before the first read, then start writing totals."""
+        started = time.monotonic()
         self._reader.start()
         self._reader.wait_caught_up(timeout_s)
+        self.replay_seconds = time.monotonic() - started
+        self.replayed_records = self._reader.applied
+        # Totals at once, then every 1/8 of the window: retention may delete the claims
+        # behind them as soon as they are older than the window (an upgraded ledger at once).
+        if self.write_totals():
+            self.flush(timeout_s)
+        self._totals_thread.start()
         return self
 
-    def _slot(self, key: str) -> tuple[dict[str, Any], str]:
+    def _slot(self, key: str) -> tuple[WindowedMap[Any], str]:
         namespace, _, rest = key.partition("/")
-        return self._spaces.setdefault(namespace + "/", {}), rest
+        space = self._spaces.get(namespace + "/")
+        if space is None:
+            space = self._spaces[namespace + "/"] = WindowedMap(self.window_s)
+        return space, rest
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is not None and value is not None and key.startswith(_CLAIM):
-            self._apply_claim(key, value)  # our own too: verdicts follow the log's order
+    def _apply(self, key: bytes | None, value: bytes | None, at: float, offset: int) -> None:
+        with self._lock:  # the position moves with what it covers (see write_totals)
+            self._position = offset
+            if key is None:
+                return
+            if value is not None and key.startswith(_CLAIM):
+                self._apply_claim(key, value)  # our own too: verdicts follow the log order
+            elif value is not None and key.startswith(_TOTAL):
+                totals = json.loads(value)["v"]
+                tenant = key[len(_TOTAL) :].decode()
+                self._claims.apply_totals(tenant, totals["through"], totals["s"], totals["c"])
+            # Our own writes are already applied: skip their echo before paying for JSON
+            # parsing (the reader sees two ledger records per executed set).
+            elif value is None or self._own_marker not in value:
+                space, name = self._slot(key.decode())
+                if value is None:
+                    space.pop(name)
+                else:
+                    entry = json.loads(value)["v"]
+                    space.set(name, entry, at)
+                    self._forget_paid(key.decode(), entry)
+                self._sweep()
+
+    def _sweep(self) -> None:
+        """Forget entries past the window (at most every 1/BUCKETS of it); holds ``_lock``."""
+        now = time.time()
+        if now < self._next_sweep:
             return
-        # Our own writes are already applied: skip their echo before paying for JSON parsing
-        # (the reader sees two ledger records per executed set).
-        if key is None or (value is not None and self._own_marker in value):
-            return
+        self._next_sweep = now + self.window_s / BUCKETS
+        for space in self._spaces.values():
+            space.expire(now)
+        horizon = now - self.window_s
+        for event_id in [e for e, at in self._paid_at.items() if at < horizon]:
+            del self._paid_at[event_id]
+
+    def entries(self) -> dict[str, int]:
+        """Live entries per namespace (``event/``, ``dead/``): the ledger's size in memory."""
         with self._lock:
-            space, name = self._slot(key.decode())
-            if value is None:
-                space.pop(name, None)
-            else:
-                space[name] = json.loads(value)["v"]
-                self._forget_paid(key.decode(), space[name])
+            return {name: len(space) for name, space in self._spaces.items()}
+
+    def write_totals(self) -> int:
+        """Enqueue every tenant's spending through the position read so far; return how many.
+
+        Any journal may write them at any time: each is exact for its position, so that the
+        claims before it can be deleted by retention without changing a verdict.
+        """
+        with self._lock:
+            through = self._position
+            totals = {t: self._claims.spent(t) for t in self._claims.tenants()}
+        for tenant, (shots, cost) in totals.items():
+            body = {"v": {"through": through, "s": shots, "c": cost}, "w": self._writer}
+            self._produce(f"total/{tenant}", json.dumps(body).encode())
+        return len(totals)
+
+    def _write_totals_every(self) -> None:
+        while not self._stop.wait(self.window_s / BUCKETS):
+            try:
+                if self.write_totals():
+                    self.flush(60)
+                with self._lock:
+                    self._sweep()
+            except PublishError as exc:  # the next round writes them again
+                log.warning("budget totals not written: %s", exc)
 
     def _apply_claim(self, key: bytes, value: bytes) -> None:
+        """Decide a claim in log order; the caller holds ``_lock``."""
         claim, writer, at = _claim_from(key, value)
-        with self._lock:
-            verdicts = self._claims.apply(claim)
-            granted = (item for item, ok in zip(claim.items, verdicts, strict=True) if ok)
-            self._mark_paid(granted, at)
-            if writer == self._writer and not claim.budget.unlimited:
-                self._verdicts[claim.claim_id] = verdicts
+        verdicts = self._claims.apply(claim, self._position)
+        granted = (item for item, ok in zip(claim.items, verdicts, strict=True) if ok)
+        self._mark_paid(granted, at)
+        if writer == self._writer and not claim.budget.unlimited:
+            self._verdicts[claim.claim_id] = verdicts
 
     def _mark_paid(self, items: Iterable[ClaimItem], at: float) -> None:
         """Record granted sets as paid (never over ``done``); the caller holds ``_lock``."""
-        paid = self._spaces.setdefault(_PAID_SPACE, {})
+        paid, _ = self._slot(_PAID_SPACE)
         for item in items:
             if not is_done(paid.get(item.event_id)):
-                paid[item.event_id] = paid_entry(item.digest)
+                paid.set(item.event_id, paid_entry(item.digest), at)
                 self._paid_at[item.event_id] = at
 
     def _forget_paid(self, key: str, value: Any) -> None:
@@ -172,8 +265,9 @@ class KafkaJournal:
         """Set ``key`` locally and enqueue the write (durable after :meth:`flush`)."""
         with self._lock:
             space, name = self._slot(key)
-            space[name] = value
+            space.set(name, value)
             self._forget_paid(key, value)
+            self._sweep()
         self._produce(key, json.dumps({"v": value, "w": self._writer}).encode())
 
     def _produce(self, key: str, body: bytes) -> None:
@@ -192,14 +286,15 @@ class KafkaJournal:
         """Remove ``key`` (a tombstone for compaction)."""
         with self._lock:
             space, name = self._slot(key)
-            space.pop(name, None)
+            space.pop(name)
             self._forget_paid(key, done_entry(""))
         self._producer.produce(self.topic, key=key.encode(), value=None)
 
     def keys_in(self, namespace: str) -> list[str]:
         """Every key in ``namespace`` (e.g. ``"event/"``), without the namespace."""
         with self._lock:
-            return list(self._spaces.get(namespace, ()))
+            space = self._spaces.get(namespace)
+            return [] if space is None else list(space.keys())
 
     def _on_delivery(self, err: Any, _msg: Any) -> None:
         if err is not None:
@@ -223,56 +318,11 @@ class KafkaJournal:
 
     def close(self) -> None:
         """Flush what is pending and stop tailing."""
+        self._stop.set()
         try:
             self.flush(10)
         finally:
             self._reader.stop()
 
 
-class JournalView(MutableMapping[str, V]):
-    """The keys of one namespace of a :class:`KafkaJournal` (``"event/"``), as a mapping."""
-
-    def __init__(self, journal: KafkaJournal, namespace: str) -> None:
-        if not namespace.endswith("/") or namespace.count("/") != 1:
-            raise ValueError(f"a journal namespace is one word and a slash, not {namespace!r}")
-        self._journal = journal
-        self._namespace = namespace
-
-    def __getitem__(self, key: str) -> V:
-        sentinel = object()
-        value = self._journal.get(self._namespace + key, sentinel)
-        if value is sentinel:
-            raise KeyError(key)
-        return value  # type: ignore[no-any-return]
-
-    def __setitem__(self, key: str, value: V) -> None:
-        self._journal.set(self._namespace + key, value)
-
-    def __delitem__(self, key: str) -> None:
-        self._journal.delete(self._namespace + key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._journal.keys_in(self._namespace))
-
-    def __len__(self) -> int:
-        return len(self._journal.keys_in(self._namespace))
-
-
-class JournalClaimLog:
-    """Budget claims decided on the journal's topic: one order for every worker."""
-
-    marks_paid = True
-
-    def __init__(self, journal: KafkaJournal) -> None:
-        self._journal = journal
-
-    def submit(self, claim: SpendClaim) -> tuple[bool, ...]:
-        """Append ``claim`` and wait for its verdicts (see :meth:`KafkaJournal.submit_claim`)."""
-        return self._journal.submit_claim(claim)
-
-    def spent(self, tenant: str) -> tuple[float, float]:
-        """(shots, cost) granted to ``tenant`` so far."""
-        return self._journal.claims_spent(tenant)
-
-
-__all__ = ["JournalClaimLog", "JournalView", "KafkaJournal"]
+__all__ = ["DEFAULT_WINDOW_S", "JournalClaimLog", "JournalView", "KafkaJournal"]

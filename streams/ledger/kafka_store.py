@@ -1,4 +1,4 @@
-"""The ledger store production runs: the journal on the compacted ledger topic, plus its guards.
+"""The ledger store production runs: the journal on the ledger topic, plus its guards.
 
 Puts together what durability needs on Kafka: the :class:`~streams.ledger.journal.KafkaJournal`
 (paid/done marks and budget claims), the :class:`~streams.ledger.dead_letter_index.DeadLetterIndex`
@@ -14,10 +14,10 @@ from typing import Any
 from processors.budget import ClaimLog
 from processors.idempotency import IdempotencyLedger
 from schemas import AvroCodec
-from streams.kafka.topics import TopicNames
+from streams.kafka.topics import TopicNames, align_config, ledger_config
 from streams.ledger.checkpoint import FLUSH_TIMEOUT_S
 from streams.ledger.dead_letter_index import DeadLetterIndex
-from streams.ledger.journal import JournalClaimLog, KafkaJournal
+from streams.ledger.journal import DEFAULT_WINDOW_S, JournalClaimLog, KafkaJournal
 from streams.ledger.reconcile import reconcile_published
 from streams.ledger.stall_fence import StallFence
 
@@ -34,6 +34,7 @@ class KafkaLedgerStore:
         codec: Decodes the dead-letter topic.
         deduplicate: False runs WITHOUT idempotency (the fault suite's negative control).
         tenants: Tenants with their own result topics (multi-tenant mode), for reconciliation.
+        window_s: How long an event id is remembered (see :mod:`streams.ledger.window`).
 
     """
 
@@ -46,8 +47,10 @@ class KafkaLedgerStore:
         *,
         deduplicate: bool = True,
         tenants: tuple[str, ...] = (),
+        window_s: float = DEFAULT_WINDOW_S,
     ) -> None:
-        self.journal = KafkaJournal(producer_conf, reader_conf, topics.ledger)
+        self.journal = KafkaJournal(producer_conf, reader_conf, topics.ledger, window_s)
+        self._admin_conf = producer_conf
         self.claims: ClaimLog = JournalClaimLog(self.journal)
         self.idempotency: IdempotencyLedger | None = None
         self.dead_letters: DeadLetterIndex | None = None
@@ -63,9 +66,12 @@ class KafkaLedgerStore:
         self._results_topics = [topics.tenant_results(t) for t in tenants] or [topics.results]
 
     def start(self) -> None:
-        """Arm the fence, then replay the ledger and the dead-letter topic (blocking)."""
+        """Arm the fence, replay the ledger, align its retention, replay the dead letters."""
         self.fence.start()  # first: start-up flushes are checked against it too
-        self.journal.start()
+        self.journal.start()  # writes the budget totals: older claims may now be deleted
+        wanted = ledger_config(self.journal.window_s)
+        if align_config(self._admin_conf, self.journal.topic, wanted):
+            log.warning("ledger %s now kept for its window: %s", self.journal.topic, wanted)
         if self.dead_letters is not None:
             self.dead_letters.start()
 

@@ -1,7 +1,7 @@
 """What the checkpoint needs from durable storage and from the producer, as two protocols.
 
 Each has two implementations: the Kafka ones that production runs
-(:class:`~streams.ledger.kafka_store.KafkaLedgerStore` over the compacted ledger topic, and
+(:class:`~streams.ledger.kafka_store.KafkaLedgerStore` over the ledger topic, and
 :class:`~streams.kafka.clients.Publisher`) and in-memory twins
 (:mod:`streams.ledger.memory`) that the unit tests run the same checkpoint against.
 """

@@ -114,6 +114,7 @@ class LocalStack:
                 settings.topic_partitions,
                 timeout_s=15.0,
                 tenants=settings.topic_tenants,
+                ledger_window_s=settings.ledger_window_s,
             )
         except BrokerUnreachableError as exc:
             raise StackError(f"{exc} Unset QLOOP_KAFKA_BOOTSTRAP to use the local one.") from None

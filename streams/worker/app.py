@@ -83,6 +83,7 @@ class Worker:
             codec,
             deduplicate=deduplicate,
             tenants=settings.topic_tenants,
+            window_s=settings.ledger_window_s,
         )
         budgets = {t: Budget(**b) for t, b in settings.budgets.items()}
         default = None
@@ -139,7 +140,7 @@ class Worker:
             serve(
                 self.settings.worker_metrics_port,
                 self.settings.metrics_host,
-                WorkerCollector(self.pipeline, lag),
+                WorkerCollector(self.pipeline, lag, self.store.journal),
             )
         # LocalStack and compose's healthcheck wait for this file; it goes when the worker stops.
         ready = Path(os.environ.get("QLOOP_READY_FILE") or self.settings.data_dir / READY_FILE)
@@ -289,6 +290,7 @@ def run_worker(settings: Settings, *, create: bool = True) -> None:
             settings.topic_prefix,
             settings.topic_partitions,
             tenants=settings.topic_tenants,
+            ledger_window_s=settings.ledger_window_s,
         )
 
     async def main() -> None:

@@ -79,6 +79,42 @@ def test_items_are_judged_one_by_one_and_the_writers_budget_travels_with_the_cla
     assert book.apply(_claim("c", [1], limit=1000)) == (False,)
 
 
+def _costly(claim_id: str, costs: list[float], limit: float = 1.0) -> SpendClaim:
+    items = tuple(ClaimItem(f"{claim_id}-{k}", "d", 1.0, c) for k, c in enumerate(costs))
+    return SpendClaim(claim_id, "t", Budget(cost=limit), items)
+
+
+def test_a_reader_that_starts_after_retention_reaches_the_verdicts_of_one_that_saw_all() -> None:
+    """Totals through position 2 stand in for the deleted claims 0-2, to the last bit."""
+    log = [_costly(f"c{k}", [0.1, 0.07, 0.03]) for k in range(6)]  # 0.2 each, limit 1.0
+    full = ClaimBook()
+    verdicts = [full.apply(claim, position) for position, claim in enumerate(log[:3])]
+    totals = full.spent("t")  # written at position 3 by some reader, through position 2
+    late = ClaimBook()  # starts at position 3: claims 0-2 were deleted
+    full.apply_totals("t", 2, *totals)
+    late.apply_totals("t", 2, *totals)
+    for position, claim in enumerate(log[3:], 3):
+        verdicts.append(full.apply(claim, position))
+        assert late.apply(claim, position) == verdicts[-1]
+        assert late.spent("t") == full.spent("t")  # bit for bit: same sums in the same order
+    assert verdicts[4] == (True, True, True) and verdicts[5] == (False, False, False)
+
+
+def test_totals_cover_only_the_claims_before_their_position() -> None:
+    """Totals written through position 0 and read after claim 1: claim 1 still counts."""
+    book = ClaimBook()
+    book.apply(_claim("a", [100]), 0)
+    book.apply(_claim("b", [200]), 1)
+    book.apply_totals("t", 0, 100.0, 0.0)
+    assert book.spent("t") == (300.0, 0.0)
+    book.apply_totals("t", 1, 300.0, 0.0)
+    book.apply_totals("t", 0, 100.0, 0.0)  # an older reader's totals landing late: ignored
+    assert book.spent("t") == (300.0, 0.0)
+    book.apply(_claim("c", [50]), 3)
+    assert book.spent("t") == (350.0, 0.0)
+    assert book.tenants() == ["t"]
+
+
 def test_two_ledgers_sharing_a_log_see_each_others_spending() -> None:
     log = LocalClaimLog()
     a = BudgetLedger({"t": Budget(shots=1000)}, log=log)
