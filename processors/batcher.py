@@ -11,12 +11,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
 from processors.backends.base import FloatArray
 from processors.pending import PendingSet
-from schemas import CircuitTemplate, Primitive
+from schemas import CircuitTemplate, ParameterUpdate, Primitive
 
 GroupKey = tuple[str, int | None, float | None]
 
@@ -37,13 +38,26 @@ class Group:
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
 
 
+class Lane(StrEnum):
+    """Which queue a set waits in: interactive sets never wait behind a bulk backlog."""
+
+    BULK = "bulk"
+    INTERACTIVE = "interactive"
+
+    @classmethod
+    def of(cls, update: ParameterUpdate) -> Lane:
+        """A ``priority`` above 0 is interactive (a person or a tight loop waits for it)."""
+        return cls.INTERACTIVE if update.priority > 0 else cls.BULK
+
+
 @dataclass(slots=True)
 class Batch:
-    """One backend submission: a backend, a primitive and its PUB groups."""
+    """One backend submission: a backend, a primitive, a lane and its PUB groups."""
 
     backend: str
     primitive: Primitive
     opened_monotonic: float
+    lane: Lane = Lane.BULK
     groups: dict[GroupKey, Group] = field(default_factory=dict)
     size: int = 0
 
@@ -84,7 +98,7 @@ class BatchStats:
 
 
 class TopologyBatcher:
-    """Accumulates sets per (backend, primitive) and closes batches by size or age.
+    """Accumulates sets per (backend, primitive, lane) and closes batches by size or age.
 
     Not thread-safe: one agent owns one batcher. Memory is bounded by the number of open
     batches times ``max_batch``; the caller applies backpressure on top.
@@ -108,7 +122,7 @@ class TopologyBatcher:
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._clock = clock
-        self._open: dict[tuple[str, Primitive], Batch] = {}
+        self._open: dict[tuple[str, Primitive, Lane], Batch] = {}
         self.stats = BatchStats()
 
     @property
@@ -118,21 +132,22 @@ class TopologyBatcher:
 
     def add(self, pending: PendingSet) -> list[Batch]:
         """Add one set; return the batch it closed by size, if any."""
-        key = (pending.update.backend, pending.update.primitive)
+        update = pending.update
+        key = (update.backend, update.primitive, Lane.of(update))
         batch = self._open.get(key)
         if batch is None:
-            batch = self._open[key] = Batch(key[0], key[1], self._clock())
+            batch = self._open[key] = Batch(key[0], key[1], self._clock(), key[2])
         batch.add(pending)
         if batch.size >= self._max_batch:
             self.stats.closed_by_size += 1
             return [self._close(key)]
         return []
 
-    def due(self, ready: Callable[[str], bool] | None = None) -> list[Batch]:
+    def due(self, ready: Callable[[str, Lane], bool] | None = None) -> list[Batch]:
         """Close and return every batch whose first set has waited ``max_wait_s``.
 
         Args:
-            ready: Tells whether a backend can take a submission now. A due batch for a
+            ready: Tells whether a backend can take a submission of a lane now. A due batch for a
                 backend that cannot stays open and keeps growing (up to ``max_batch``): under
                 load the wait for a free slot is spent filling the next submission instead of
                 queueing a small one, while an idle backend still gets a batch at ``max_wait``.
@@ -142,7 +157,7 @@ class TopologyBatcher:
         keys = [
             k
             for k, b in self._open.items()
-            if now - b.opened_monotonic >= self._max_wait_s and (ready is None or ready(k[0]))
+            if now - b.opened_monotonic >= self._max_wait_s and (ready is None or ready(k[0], k[2]))
         ]
         self.stats.closed_by_time += len(keys)
         return [self._close(k) for k in keys]
@@ -159,10 +174,10 @@ class TopologyBatcher:
         self.stats.closed_by_drain += len(keys)
         return [self._close(k) for k in keys]
 
-    def _close(self, key: tuple[str, Primitive]) -> Batch:
+    def _close(self, key: tuple[str, Primitive, Lane]) -> Batch:
         batch = self._open.pop(key)
         self.stats.sizes[batch.size] += 1
         return batch
 
 
-__all__ = ["Batch", "BatchStats", "Group", "GroupKey", "TopologyBatcher"]
+__all__ = ["Batch", "BatchStats", "Group", "GroupKey", "Lane", "TopologyBatcher"]

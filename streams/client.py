@@ -56,10 +56,12 @@ class QloopClient:
         self.settings = settings
         self.topics = topics or TopicNames(settings.topic_prefix)
         self._updates, results = self.topics.updates, self.topics.results
+        self._interactive: str | None = self.topics.updates_interactive
         if settings.tenant_topics:  # multi-tenant mode: the tenant's own topics, per its ACLs
             if not settings.tenant:
                 raise ValueError("multi-tenant mode (QLOOP_TENANT_TOPICS) needs QLOOP_TENANT")
             self._updates = self.topics.tenant_updates(settings.tenant)
+            self._interactive = None  # the tenant's one input; the lane is taken at hop 1
             results = self.topics.tenant_results(settings.tenant)
         configure_tracing()
         self._publisher = Publisher.from_settings(settings)
@@ -74,7 +76,11 @@ class QloopClient:
         return template.template_id
 
     def submit(self, updates: Iterable[ParameterUpdate]) -> dict[str, Future[JobResult]]:
-        """Produce every update (durably) and return a future per event id."""
+        """Produce every update (durably) and return a future per event id.
+
+        An update with ``priority`` above 0 goes to the interactive lane's input topic, where
+        it is never read behind a bulk backlog.
+        """
         futures = {}
         spans = tracer()
         for update in updates:
@@ -87,7 +93,10 @@ class QloopClient:
                 if "traceparent" not in update.trace_context:
                     update = replace(update, trace_context={**update.trace_context, **carrier})
                 headers = {k: v for k, v in update.trace_context.items() if k in carrier}
-                self._publisher.publish(self._updates, update.template_id, update, headers)
+                topic = self._updates
+                if update.priority > 0 and self._interactive is not None:
+                    topic = self._interactive
+                self._publisher.publish(topic, update.template_id, update, headers)
         self._publisher.flush()
         return futures
 
@@ -214,9 +223,13 @@ def new_update(
     seed: int | None = None,
     event_id: str | None = None,
     labels: dict[str, str] | None = None,
+    priority: int = 0,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ParameterUpdate:
-    """Build a well-formed update for ``template`` (a fresh uuid event id by default)."""
+    """Build a well-formed update for ``template`` (a fresh uuid event id by default).
+
+    ``priority`` above 0 puts it in the interactive lane.
+    """
     return ParameterUpdate(
         event_id=event_id or uuid.uuid4().hex,
         experiment_id=experiment_id,
@@ -231,6 +244,7 @@ def new_update(
         backend=backend,
         seed=seed,
         labels=labels or {},
+        priority=priority,
     )
 
 

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     max_batch: int = 256
     max_wait_ms: int = 50
     max_in_flight: int = 2
+    # Submissions per backend that only the interactive lane (priority > 0) may use, on top.
+    interactive_in_flight: int = Field(default=1, ge=1)
     default_shots: int = 1024
     max_shots: int = 100_000
     max_message_bytes: int = 512 * 1024
@@ -94,6 +96,9 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=5, ge=1)
     retry_max_total_s: float = Field(default=120.0, gt=0)
     retry_initial_ms: float = Field(default=500.0, gt=0)
+    # Throttling (429, IBM 3458) is waited out, holding the slot (backpressure), for this long
+    # in all before the submission fails; it does not use up the attempts above.
+    retry_throttled_max_s: float = Field(default=3600.0, gt=0)
     # The approval gate: rules ({"tenant", "backend", "cost_over", "shots_over"}; patterns
     # like "ibm_*"), who may decide (empty: anyone who can write the approvals topic), and how
     # long a request waits before it expires as rejected (less than the topic's week).
@@ -115,6 +120,13 @@ class Settings(BaseSettings):
     sink_flush_when_idle: bool = True
     # Budgets per tenant, e.g. QLOOP_BUDGETS='{"acme": {"shots": 1e6, "cost": 50}}'.
     budgets: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Provider concurrency for the whole worker group: {"fake_brisbane": 3} submissions at once,
+    # held as slot leases on the ledger topic; a crashed holder's lease lasts lease_ttl_s.
+    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    lease_ttl_s: float = Field(default=900.0, gt=0)
+    # Per-tenant rate limits per worker: {"acme": {"sets_per_s": 20, "shots_per_min": 1e6,
+    # "burst_s": 1}}, "*" for every other tenant; excess waits in Kafka (consumer lag).
+    rate_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
     default_budget_shots: float | None = None
     default_budget_cost: float | None = None
     # Price per backend, e.g. QLOOP_PRICES='{"fake_brisbane": {"per_shot": 1e-4, "per_job": 1}}'.

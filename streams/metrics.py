@@ -143,6 +143,25 @@ class WorkerCollector:
         )
         yield from _lag_family("qloop_worker_consumer_lag", self._lag)
         yield from self._ledger_families()
+        leases = p.ledger.store.leases
+        if leases is not None:
+            waited = CounterMetricFamily(
+                "qloop_lease_wait_seconds",
+                "Seconds submissions waited for a group-wide slot, by backend.",
+                labels=["backend"],
+            )
+            for backend, seconds in sorted(leases.waited_s.items()):
+                waited.add_metric([backend], seconds)
+            yield waited
+        if p.rate_limits is not None:
+            waited = CounterMetricFamily(
+                "qloop_rate_limit_wait_seconds",
+                "Seconds sets waited for their tenant's rate limit, by tenant.",
+                labels=["tenant"],
+            )
+            for tenant, seconds in sorted(p.rate_limits.waited_s.items()):
+                waited.add_metric([tenant], seconds)
+            yield waited
 
     def _ledger_families(self) -> Iterator[Metric]:
         """The ledger's size in memory and its start-up replay: flat over history, by design."""

@@ -3,8 +3,8 @@
 Operators rehearse what a flaky provider does to the pipeline, and the integration tests prove
 the retry policy, with ``QLOOP_DRILL_BACKEND_FAILURES`` (e.g. ``{"aer_simulator":
 "transient:3"}``): the first N submissions to that backend raise the kind of error named, a
-503 over a timed-out connection (transient) or a validation refusal (permanent). Each worker
-process counts its own submissions.
+503 over a timed-out connection (transient), a 429 (throttled: waited out as backpressure) or
+a validation refusal (permanent). Each worker process counts its own submissions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from processors.backends.base import (
 from processors.backends.overhead import OverheadAdapter
 from processors.errors import BackendError, ConfigurationError
 
-KINDS = ("transient", "permanent")
+KINDS = ("transient", "throttled", "permanent")
 
 
 def parse_drill(text: str) -> tuple[str, int]:
@@ -33,7 +33,9 @@ def parse_drill(text: str) -> tuple[str, int]:
     """
     kind, _, count = text.partition(":")
     if kind not in KINDS or not count.isdigit() or int(count) < 1:
-        raise ConfigurationError(f"drill {text!r}: expected transient:N or permanent:N, N >= 1")
+        raise ConfigurationError(
+            f"drill {text!r}: expected transient:N, throttled:N or permanent:N, N >= 1"
+        )
     return kind, int(count)
 
 
@@ -55,6 +57,8 @@ class FailingAdapter(OverheadAdapter):
                 raise TimeoutError("drill: the provider did not answer in time")
             except TimeoutError as exc:
                 raise BackendError(f"{self.name}: 503 Service Unavailable (drill)") from exc
+        if self._kind == "throttled":
+            raise BackendError(f"{self.name}: 429 Too Many Requests (drill)")
         raise BackendError(f"{self.name}: job refused: invalid circuit for this device (drill)")
 
     def run_sampler(self, tasks: list[SamplerTask], seed: int) -> SamplerOutput:

@@ -85,9 +85,18 @@ def run_qloop(
 
 
 def interactive_latency(
-    client: QloopClient, workload: BenchCase, rate_per_s: float, duration_s: float
+    client: QloopClient,
+    workload: BenchCase,
+    rate_per_s: float,
+    duration_s: float,
+    *,
+    priority: int = 0,
+    timeout_s: float = 30.0,
 ) -> dict[str, Any]:
-    """Single sets at a steady rate: client-side produce-to-result and worker end-to-end."""
+    """Single sets at a steady rate: client-side produce-to-result and worker end-to-end.
+
+    ``priority`` above 0 sends them in the interactive lane.
+    """
     values = workload.values(int(rate_per_s * duration_s), seed=7)
     sent: list[float] = []
     received: dict[int, float] = {}
@@ -99,15 +108,16 @@ def interactive_latency(
             time.sleep(delay)
         sent.append(time.perf_counter())
         (future,) = client.submit(
-            [new_update(workload.template, row.tolist(), experiment_id="bench-interactive")]
-        ).values()
+            [new_update(workload.template, row.tolist(), experiment_id="bench-interactive",
+                        priority=priority)]
+        ).values()  # fmt: skip
 
         def done(_f: object, index: int = i) -> None:
             received[index] = time.perf_counter()
 
         future.add_done_callback(done)
         results.append(future)
-    finished = [f.result(30) for f in results]
+    finished = [f.result(timeout_s) for f in results]
     client_ms = [(received[i] - sent[i]) * 1000 for i in range(len(values))]
     return {
         "sets": len(values),

@@ -255,13 +255,14 @@ def worker_cmd(
     from streams.worker.app import run_worker
 
     configure_logging(log_level, log_format.value if log_format else None)
+    from processors.errors import ConfigurationError
     from schemas import ContractError
 
     settings = load_settings(worker_metrics_port=metrics_port)
     settings.ensure_data_dir()
     try:
         run_worker(settings)
-    except ContractError as exc:
+    except (ContractError, ConfigurationError) as exc:
         raise fail(f"refusing to start: {exc}") from None
 
 

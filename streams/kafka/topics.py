@@ -65,6 +65,10 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # Internal: accepted updates, unchanged, re-keyed by topology key so that templates of one
     # topology reach one worker whatever key their producer used (streams/worker/pipeline.py).
     TopicSpec("updates-by-topology", ParameterUpdate, retention_ms=24 * 3600 * 1000),
+    # The interactive lane (priority > 0): its own input and hop-2 topics, so that its sets are
+    # never read behind a bulk backlog.
+    TopicSpec("parameter-updates.interactive", ParameterUpdate),
+    TopicSpec("updates-by-topology.interactive", ParameterUpdate, retention_ms=24 * 3600 * 1000),
     TopicSpec("jobs-submitted", JobSubmitted),
     TopicSpec("job-results", JobResult),
     TopicSpec("compilations", CompileRecord),
@@ -116,6 +120,16 @@ class TopicNames:
     def by_topology(self) -> str:
         """Accepted updates re-keyed by topology key (internal repartition topic)."""
         return self.name("updates-by-topology")
+
+    @property
+    def updates_interactive(self) -> str:
+        """The interactive lane's input topic (sets with priority > 0)."""
+        return self.name("parameter-updates.interactive")
+
+    @property
+    def by_topology_interactive(self) -> str:
+        """The interactive lane's hop-2 topic."""
+        return self.name("updates-by-topology.interactive")
 
     @property
     def jobs(self) -> str:

@@ -9,7 +9,8 @@ between two of its steps is covered by the fault suite (``tests/integration/test
    charge the new ones, one claim per tenant; a granted claim records its sets as paid;
 2. make the claims and paid marks durable (crash after this: the sets re-run free of charge);
 3. run the admitted sets on the backend, one submission, publishing its ``JobSubmitted`` as it
-   is handed over (consumers see queued and running work, not only finished work);
+   is handed over (consumers see queued and running work, not only finished work); when the
+   provider limits concurrency, first take a slot lease of the whole group, freed after;
 4. if the batch went stale (a rebalance, or it ran past half the group session), drop the
    results another worker published meanwhile;
 5. publish compile records, results and dead letters, after the stall guard;
@@ -102,9 +103,18 @@ class SubmissionLedger:
         # 1-2. Admit and charge; claims and paid marks are durable before anything runs.
         with spans.start_as_current_span("qloop.admit"):
             admission = await self._off_loop(executor.admit, batch, self.store.flush)
-        # 3. One backend submission for the admitted sets, announced as it is handed over.
-        with spans.start_as_current_span("qloop.execute"):
-            outcome = await self._off_loop(executor.run, admission, self._hand_off)
+        # 3. One backend submission for the admitted sets, in a group-wide slot where the
+        #    provider limits concurrency, announced as it is handed over.
+        leases, backend = self.store.leases, admission.backend
+        lease = None
+        if leases is not None and backend is not None and admission.admitted:
+            lease = await self._off_loop(leases.take, backend.name)
+        try:
+            with spans.start_as_current_span("qloop.execute"):
+                outcome = await self._off_loop(executor.run, admission, self._hand_off)
+        finally:
+            if leases is not None and backend is not None and lease is not None:
+                await self._off_loop(leases.free, backend.name, lease)
         # 4. A stale batch drops what another worker published while it ran.
         if stale():
             outcome = await self._off_loop(self._drop_published_elsewhere, outcome)

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import Producer
@@ -106,6 +106,8 @@ class KafkaJournal:
         self._totals_thread = threading.Thread(
             target=self._write_totals_every, name="ledger-totals", daemon=True
         )
+        #: Key prefix -> the handler its records go to, in log order (the slot leases).
+        self._handlers: dict[bytes, Callable[[bytes, bytes | None], None]] = {}
         #: Seconds the start-up replay took, and the records it applied (metrics).
         self.replay_seconds = 0.0
         self.replayed_records = 0
@@ -136,6 +138,10 @@ class KafkaJournal:
             self._position = offset
             if key is None:
                 return
+            for prefix, handler in self._handlers.items():
+                if key.startswith(prefix):
+                    handler(key, value)
+                    return
             if value is not None and key.startswith(_CLAIM):
                 self._apply_claim(key, value)  # our own too: verdicts follow the log order
             elif value is not None and key.startswith(_TOTAL):
@@ -153,6 +159,24 @@ class KafkaJournal:
                     space.set(name, entry, at)
                     self._forget_paid(key.decode(), entry)
                 self._sweep()
+
+    def on_prefix(self, prefix: bytes, handler: Callable[[bytes, bytes | None], None]) -> None:
+        """Send records whose key starts with ``prefix`` to ``handler``, in log order.
+
+        Register before :meth:`start`. The handler runs on the reader's thread under the
+        journal's lock, and sees this process's own writes too.
+        """
+        self._handlers[prefix] = handler
+
+    def write_now(self, key: str, value: Any) -> None:
+        """Write ``key`` at once and wait for the broker's ack (a request others must see)."""
+        with self.write_lock:
+            self._produce(key, json.dumps({"v": value, "w": self._writer}).encode())
+            self.flush()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Block until ``predicate()`` holds, checked as records are applied."""
+        return self._reader.wait_for(predicate, timeout_s)
 
     def _sweep(self) -> None:
         """Forget entries past the window (at most every 1/BUCKETS of it); holds ``_lock``."""

@@ -9,6 +9,7 @@ frozen past its group session writes nothing) and reconciliation against the res
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from processors.budget import ClaimLog
@@ -18,6 +19,7 @@ from streams.kafka.topics import TopicNames, align_config, ledger_config
 from streams.ledger.checkpoint import FLUSH_TIMEOUT_S
 from streams.ledger.dead_letter_index import DeadLetterIndex
 from streams.ledger.journal import DEFAULT_WINDOW_S, JournalClaimLog, KafkaJournal
+from streams.ledger.leases import JournalLeases, SlotLeases
 from streams.ledger.reconcile import reconcile_published
 from streams.ledger.stall_fence import StallFence
 
@@ -35,6 +37,8 @@ class KafkaLedgerStore:
         deduplicate: False runs WITHOUT idempotency (the fault suite's negative control).
         tenants: Tenants with their own result topics (multi-tenant mode), for reconciliation.
         window_s: How long an event id is remembered (see :mod:`streams.ledger.window`).
+        provider_concurrency: Backend -> submissions at once for the whole group (leases).
+        lease_ttl_s: How long a lease whose holder crashed blocks its slot.
 
     """
 
@@ -48,8 +52,13 @@ class KafkaLedgerStore:
         deduplicate: bool = True,
         tenants: tuple[str, ...] = (),
         window_s: float = DEFAULT_WINDOW_S,
+        provider_concurrency: Mapping[str, int] | None = None,
+        lease_ttl_s: float = 900.0,
     ) -> None:
         self.journal = KafkaJournal(producer_conf, reader_conf, topics.ledger, window_s)
+        self.leases: SlotLeases | None = None
+        if provider_concurrency:
+            self.leases = JournalLeases(self.journal, provider_concurrency, lease_ttl_s)
         self._admin_conf = producer_conf
         self.claims: ClaimLog = JournalClaimLog(self.journal)
         self.idempotency: IdempotencyLedger | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from processors.budget import LocalClaimLog, SpendClaim
 from processors.idempotency import IdempotencyLedger, is_done
 from streams.kafka.clients import PublishError
+from streams.ledger.leases import SlotLeases
 
 
 @dataclass
@@ -80,6 +81,7 @@ class MemoryLedgerStore:
         self.entries = _LoggedMap(self.log)
         self.idempotency = IdempotencyLedger(self.entries) if deduplicate else None
         self.claims = _LoggedClaims(self.log)
+        self.leases: SlotLeases | None = None
         self.dead: set[str] = set()
         #: Ids a test declares published by another worker (read by the stale-batch check).
         self.elsewhere: set[str] = set()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from processors.budget import ClaimLog
 from processors.idempotency import IdempotencyLedger
+from streams.ledger.leases import SlotLeases
 
 
 class LedgerStore(Protocol):
@@ -25,6 +26,8 @@ class LedgerStore(Protocol):
     idempotency: IdempotencyLedger | None
     #: Where budget claims are decided.
     claims: ClaimLog
+    #: Group-wide slots of the backends whose provider limits concurrency (None: no limits).
+    leases: SlotLeases | None
 
     def flush(self) -> None:
         """Make every write durable; a frozen (fenced) process raises before writing."""

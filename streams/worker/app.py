@@ -37,6 +37,7 @@ from streams.tracing import configure_tracing
 from streams.worker.approval_gate import install
 from streams.worker.backend_status import BackendStatusBoard
 from streams.worker.pipeline import ProcessingPipeline
+from streams.worker.rate_limits import TenantRateLimits
 from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
 from streams.worker.wiring import approval_gate, make_backends, make_limits, make_retries
@@ -84,6 +85,8 @@ class Worker:
             deduplicate=deduplicate,
             tenants=settings.topic_tenants,
             window_s=settings.ledger_window_s,
+            provider_concurrency=settings.provider_concurrency,
+            lease_ttl_s=settings.lease_ttl_s,
         )
         budgets = {t: Budget(**b) for t, b in settings.budgets.items()}
         default = None
@@ -109,9 +112,11 @@ class Worker:
             outbox=Publisher.from_settings(settings, codec),
             topics=topics,
             max_in_flight=settings.max_in_flight,
+            interactive_in_flight=settings.interactive_in_flight,
             template_wait_s=settings.template_wait_ms / 1000,
             tenant_topics=settings.tenant_topics,
             gate=gate,
+            rate_limits=TenantRateLimits.of(settings.rate_limits),
         )
         app = _faust_app(settings, topics, pipeline, store)
         if gate is not None:
@@ -190,33 +195,46 @@ def _faust_app(
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )
+
     # Multi-tenant mode: only the tenants' own input topics, whose ACLs say who wrote them.
+    # Otherwise the shared input, and the interactive lane's own input (see processors.batcher's
+    # Lane): each lane has its own agents, so an interactive set is never read behind a backlog.
+    def raw(*names: str) -> Any:
+        return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
     names = [topics.tenant_updates(t) for t in settings.topic_tenants] or [topics.updates]
-    inputs = app.topic(*names, key_serializer="raw", value_serializer="raw")
+    lanes = {"updates": raw(*names)}
+    if not settings.topic_tenants:
+        lanes["interactive"] = raw(topics.updates_interactive)
     if settings.route_by_topology:
         # Hop 1 checks and re-keys by topology; hop 2 batches what its partitions hold.
-        routed = app.topic(topics.by_topology, key_serializer="raw", value_serializer="raw")
+        for lane, topic in lanes.items():
 
-        @app.agent(inputs, name="route-updates")
-        async def route_updates(stream: Any) -> None:
+            @app.agent(topic, name=f"route-{lane}")
+            async def route_updates(stream: Any) -> None:
+                async for event in stream.noack().events():
+                    msg = event.message
+                    await pipeline.on_input(
+                        event.value, msg.topic, msg.partition, msg.offset, event.ack
+                    )
+
+        lanes = {
+            "updates": raw(topics.by_topology),
+            "interactive": raw(topics.by_topology_interactive),
+        }
+
+    for lane, topic in lanes.items():
+
+        @app.agent(topic, name=f"process-{lane}")
+        async def process_updates(stream: Any) -> None:
             async for event in stream.noack().events():
-                msg = event.message
-                await pipeline.on_input(
-                    event.value, msg.topic, msg.partition, msg.offset, event.ack
+                m = event.message
+                origin = origin_of(event.headers) if settings.route_by_topology else None
+                await pipeline.on_message(
+                    event.value, m.topic, m.partition, m.offset, event.ack, origin
                 )
 
-        inputs = routed
-
-    @app.agent(inputs, name="process-updates")
-    async def process_updates(stream: Any) -> None:
-        async for event in stream.noack().events():
-            m = event.message
-            origin = origin_of(event.headers) if settings.route_by_topology else None
-            await pipeline.on_message(
-                event.value, m.topic, m.partition, m.offset, event.ack, origin
-            )
-
-    registrations = app.topic(topics.templates, key_serializer="raw", value_serializer="raw")
+    registrations = raw(topics.templates)
 
     @app.agent(registrations, name="check-templates")
     async def check_templates(stream: Any) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from processors.batcher import Batch, TopologyBatcher
+from processors.batcher import Batch, Lane, TopologyBatcher
 from processors.executor import BatchExecutor
 from processors.intake import Intake
 from processors.pending import SourceRef
@@ -31,6 +31,7 @@ from streams.ledger.store import LedgerStore, Outbox
 from streams.tracing import traced_batch
 from streams.worker.approval_gate import ApprovalGate, intercept
 from streams.worker.parking import Ack, Parked, TemplateParking
+from streams.worker.rate_limits import TenantRateLimits
 from streams.worker.routing import origin_headers
 from streams.worker.stats import PipelineStats
 
@@ -58,10 +59,13 @@ class ProcessingPipeline:
         executor: Admits and runs batches.
         store: The durable ledger; ``outbox`` the producer.
         topics: The output topics.
-        max_in_flight: Concurrent submissions per backend.
+        max_in_flight: Concurrent submissions per backend (bulk lane).
+        interactive_in_flight: Submissions per backend that only the interactive lane uses,
+            on top: an interactive set never waits behind a bulk backlog's batches.
         template_wait_s: How long an update waits for an unknown template.
         tenant_topics: Multi-tenant mode (the tenant is the input topic's).
         gate: The approval gate, which may hold a set where it enters.
+        rate_limits: Per-tenant token buckets a set waits for before it is batched.
 
     """
 
@@ -77,20 +81,23 @@ class ProcessingPipeline:
         topics: TopicNames,
         max_in_flight: int,
         template_wait_s: float,
+        interactive_in_flight: int = 1,
         tenant_topics: bool = False,
         gate: ApprovalGate | None = None,
+        rate_limits: TenantRateLimits | None = None,
     ) -> None:
         self.intake = intake
         self._templates = templates
         self.batcher = batcher
         self.executor = executor
         self.max_in_flight = max_in_flight
+        self._lane_slots = {Lane.BULK: max_in_flight, Lane.INTERACTIVE: interactive_in_flight}
         #: Bumped on every partition revocation; a batch that straddles one, or that ran
         #: longer than ``stale_after_s`` (this worker may have been paused past its session
         #: and replaced), drops results another worker already published (checkpoint step 4).
         self.rebalance_epoch = 0
         self.stale_after_s = 30.0
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[tuple[str, Lane], asyncio.Semaphore] = {}
         self._running: Counter[str] = Counter()  # backend -> submissions in flight
         self._acks: dict[SourceRef, Ack] = {}
         # Event ids batched or executing here. The ledger only knows an id once its batch is
@@ -101,6 +108,7 @@ class ProcessingPipeline:
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight * 4, thread_name_prefix="exec")
         self.tenant_topics = tenant_topics
         self.gate = gate
+        self.rate_limits = rate_limits
         self.ledger = SubmissionLedger(
             store,
             outbox,
@@ -170,12 +178,17 @@ class ProcessingPipeline:
         if gate and await intercept(gate, pending, ack, self.ledger, self._pool):
             return
         if item.route:
-            topology = pending.template.topology_key
-            self.ledger.forward(
-                self.ledger.topics.by_topology, topology, pending.raw, ack, origin_headers(source)
-            )
+            topics, topology = self.ledger.topics, pending.template.topology_key
+            lane = Lane.of(decoded)
+            hop = topics.by_topology_interactive if lane is Lane.INTERACTIVE else topics.by_topology
+            self.ledger.forward(hop, topology, pending.raw, ack, origin_headers(source))
             self.stats.routed += 1
             return
+        if self.rate_limits is not None:  # over its rate, the tenant's input waits in Kafka
+            late = await self.rate_limits.admit(pending, self.intake)
+            if late is not None:
+                self._dead_letter(late, ack)
+                return
         live = self._live.get(decoded.event_id)
         if live is not None:
             if live.digest == pending.digest:  # same payload: done when the first copy is
@@ -224,19 +237,19 @@ class ProcessingPipeline:
             await self.dispatch(batch)
         await self.ledger.settle_acks()
 
-    def _has_free_slot(self, backend: str) -> bool:
-        slot = self._slots.get(backend)
+    def _has_free_slot(self, backend: str, lane: Lane) -> bool:
+        slot = self._slots.get((backend, lane))
         return slot is None or not slot.locked()
 
-    def _slot(self, backend: str) -> asyncio.Semaphore:
-        slot = self._slots.get(backend)
+    def _slot(self, backend: str, lane: Lane) -> asyncio.Semaphore:
+        slot = self._slots.get((backend, lane))
         if slot is None:
-            slot = self._slots[backend] = asyncio.Semaphore(self.max_in_flight)
+            slot = self._slots[(backend, lane)] = asyncio.Semaphore(self._lane_slots[lane])
         return slot
 
     async def dispatch(self, batch: Batch) -> None:
         """Start executing ``batch`` once its backend has a free slot (waits: backpressure)."""
-        slot = self._slot(batch.backend)
+        slot = self._slot(batch.backend, batch.lane)
         await slot.acquire()
         self._running[batch.backend] += 1
         task = asyncio.create_task(self._run(batch, slot))

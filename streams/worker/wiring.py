@@ -47,6 +47,7 @@ def make_retries(settings: Settings) -> RetryPolicy:
         max_total_s=settings.retry_max_total_s,
         initial_s=settings.retry_initial_ms / 1000,
         max_wait_s=max(settings.retry_initial_ms / 1000, 30.0),
+        throttled_max_s=settings.retry_throttled_max_s,
     )
 
 

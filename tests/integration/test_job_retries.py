@@ -1,7 +1,8 @@
 """Job-level retries on the real pipeline, driven by the backend-failure drill.
 
 Three transient failures, then success: one result per set, each charged once, and the job row
-says 4 attempts. A permanent failure: FAILED at once, one attempt.
+says 4 attempts. Six 429s against a policy of 5 attempts: waited out, nothing fails. A permanent
+failure: FAILED at once, one attempt.
 """
 
 from __future__ import annotations
@@ -80,6 +81,18 @@ def test_three_transient_failures_then_success_is_one_result_one_charge(
         {"ids": ids},
     )
     assert rows[0][0] == rows[0][1] == 3 and rows[0][2] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("drilled", ["throttled:6"], indirect=True)
+def test_throttling_beyond_the_attempts_is_waited_out_and_nothing_fails(
+    drilled: LocalStack,
+) -> None:
+    ids, results = _submit(drilled)
+    assert [r.status for r in results] == [ResultStatus.SUCCEEDED] * 3  # type: ignore[attr-defined]
+    wait_until(lambda: sum(r[1] for r in _job_rows(drilled, ids)) >= 7, 30, "the 7th attempt")
+    jobs = _job_rows(drilled, ids)
+    assert sum(int(r[1]) - 1 for r in jobs) == 6  # type: ignore[call-overload]
+    assert drilled.settings.retry_attempts == 5  # more throttles than attempts, no failure
 
 
 @pytest.mark.parametrize("drilled", ["permanent:1"], indirect=True)

@@ -1,6 +1,7 @@
 from proc_factories import ansatz, make_pending
 
 from processors import TopologyBatcher, make_template
+from processors.batcher import Lane
 from schemas import Primitive
 
 
@@ -60,7 +61,7 @@ def test_a_busy_backend_keeps_its_due_batch_growing(sampler_template) -> None:
     batcher.add(make_pending(sampler_template))
     batcher.add(make_pending(sampler_template, backend="fake_manila"))
     clock.now = 101.0
-    due = batcher.due(ready=lambda backend: backend not in busy)
+    due = batcher.due(ready=lambda backend, _lane: backend not in busy)
     assert [b.backend for b in due] == ["fake_manila"]  # the idle backend still gets its batch
     closed = []
     for _ in range(4):  # the busy backend's batch keeps filling, then closes by size
@@ -68,6 +69,15 @@ def test_a_busy_backend_keeps_its_due_batch_growing(sampler_template) -> None:
     assert [(b.backend, b.size) for b in closed] == [("aer_simulator", 5)]
     batcher.add(make_pending(sampler_template))
     clock.now = 102.0  # due by age, held while busy
-    assert batcher.due(ready=lambda backend: backend not in busy) == []
+    assert batcher.due(ready=lambda backend, _lane: backend not in busy) == []
     busy.clear()  # a slot frees: the held batch closes on the next check
-    assert [b.size for b in batcher.due(ready=lambda backend: True)] == [1]
+    assert [b.size for b in batcher.due(ready=lambda _backend, _lane: True)] == [1]
+
+
+def test_interactive_sets_are_batched_only_with_their_own_lane(sampler_template) -> None:
+    batcher = TopologyBatcher(max_batch=100, max_wait_s=1.0, clock=FakeClock())
+    for priority in (0, 5, 0, 1):
+        batcher.add(make_pending(sampler_template, priority=priority))
+    batches = {b.lane: b for b in batcher.drain()}
+    assert {lane: b.size for lane, b in batches.items()} == {Lane.BULK: 2, Lane.INTERACTIVE: 2}
+    assert all(s.update.priority > 0 for s in batches[Lane.INTERACTIVE].sets)

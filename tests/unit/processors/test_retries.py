@@ -9,7 +9,7 @@ from processors import AerAdapter, BackendRegistry, BatchExecutor, CompileCache,
 from processors.backends.drill import FailingAdapter, parse_drill
 from processors.budget import Budget, BudgetLedger
 from processors.errors import BackendError, ConfigurationError
-from processors.retries import RetryPolicy, call_with_retries, is_transient
+from processors.retries import RetryPolicy, call_with_retries, is_throttled, is_transient
 from schemas import JobSubmitted, ResultStatus
 
 FAST = RetryPolicy(attempts=5, max_total_s=30, initial_s=0.001, max_wait_s=0.01)
@@ -122,5 +122,68 @@ def test_a_permanent_failure_fails_on_the_first_attempt(sampler_template) -> Non
 def test_drills_are_validated() -> None:
     assert parse_drill("transient:3") == ("transient", 3)
     for bad in ("sometimes:3", "transient", "permanent:0", "transient:x"):
-        with pytest.raises(ConfigurationError, match="expected transient:N or permanent:N"):
+        with pytest.raises(ConfigurationError, match="expected transient:N, throttled:N or perm"):
             parse_drill(bad)
+
+
+@pytest.mark.parametrize(
+    ("error", "throttled"),
+    [
+        (HttpError(429), True),
+        (Exception("Error code 3458: You have reached the limit of pending jobs"), True),
+        (Exception("429 Too Many Requests"), True),
+        (Exception("rate limit exceeded, retry later"), True),
+        (HttpError(503), False),
+        (TimeoutError("read timed out"), False),
+        (ValueError("invalid circuit"), False),
+    ],
+)
+def test_throttling_is_told_apart_from_failures(error: BaseException, throttled: bool) -> None:
+    assert is_throttled(error) is throttled
+    assert is_throttled(_wrapped(error)) is throttled
+    assert is_transient(error) or not throttled  # throttling is always worth waiting out
+
+
+def test_throttling_is_waited_out_and_does_not_use_up_the_attempts() -> None:
+    """Twelve 429s against a policy of 3 attempts: no failure, only a slower submission."""
+    errors: list[BaseException] = [HttpError(429)] * 12
+    sleeps: list[float] = []
+
+    def call() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    policy = RetryPolicy(attempts=3, max_total_s=30, initial_s=0.001, max_wait_s=0.01)
+    assert call_with_retries(call, policy, sleep=sleeps.append) == "ok"
+    assert len(sleeps) == 12
+
+    # Failures after throttling still have their own budget: 3 attempts, then the error.
+    errors[:] = [HttpError(429)] * 5 + [HttpError(503)] * 5
+    with pytest.raises(HttpError, match="503"):
+        call_with_retries(call, policy, sleep=lambda _s: None)
+    assert len(errors) == 2  # 5 throttles and 3 failures were used
+
+
+def test_throttling_past_its_own_bound_fails() -> None:
+    import time
+
+    policy = RetryPolicy(attempts=3, initial_s=0.005, max_wait_s=0.01, throttled_max_s=0.05)
+
+    def always_throttled() -> None:
+        raise HttpError(429)
+
+    started = time.monotonic()
+    with pytest.raises(HttpError):
+        call_with_retries(always_throttled, policy)
+    assert 0.05 <= time.monotonic() - started < 2
+
+
+def test_a_throttled_job_succeeds_once_with_every_wait_announced(sampler_template) -> None:
+    budget = BudgetLedger({"acme": Budget(shots=1_000, cost=None)})
+    outcome, announced = _run(
+        sampler_template, FailingAdapter(AerAdapter(), "throttled", 8), budget
+    )
+    assert [r.status for r in outcome.results] == [ResultStatus.SUCCEEDED] * 3
+    assert [j.attempt for j in announced] == list(range(1, 10))  # FAST allows 5 failures
+    assert budget.spent("acme")[0] == 300

@@ -112,3 +112,27 @@ def test_bad_input_is_one_line_before_any_connection(
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("QLOOP_RATE_LIMITS", '{"acme": {"sets_per_s": 0}}', "rate limit of acme: sets_per_s"),
+        ("QLOOP_RATE_LIMITS", '{"acme": {"sets": 5}}', "unknown keys ['sets']"),
+        ("QLOOP_DRILL_BACKEND_FAILURES", '{"aer_simulator": "flaky:2"}', "expected transient:N"),
+    ],
+    ids=["zero rate", "unknown rate key", "unknown drill"],
+)
+def test_a_worker_refuses_a_bad_policy_in_one_line_before_connecting(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "QLOOP_DATA_DIR": str(tmp_path), variable: value,
+           "QLOOP_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith("error: refusing to start: "), lines
+    assert message in lines[0], lines

@@ -26,6 +26,7 @@ from processors import (
     TopologyBatcher,
     make_template,
 )
+from processors.batcher import Lane
 from processors.intake import Intake
 from schemas import AvroCodec, JobResult, ParameterUpdate, Primitive
 from streams.kafka.topics import TopicNames
@@ -160,6 +161,61 @@ def test_a_batch_becomes_durable_in_checkpoint_order() -> None:
     assert sorted(r.event_id for r in h.results()) == sorted(u.event_id for u in updates)
     assert all(h.store.idempotency.is_done(u.event_id) for u in updates)
     assert len(h.outbox.records(TOPICS.jobs)) == 1  # one submission for the batch
+
+
+class _LoggedLeases:
+    """Group-wide slots on the event log: taken before the hand-off, freed after the run."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        self.waited_s: dict[str, float] = {}
+
+    def take(self, backend: str) -> str | None:
+        self._log.add(f"lease-take:{backend}")
+        return "lease-1"
+
+    def free(self, backend: str, lease_id: str) -> None:
+        self._log.add(f"lease-free:{backend}:{lease_id}")
+
+
+def test_a_provider_slot_is_leased_after_the_charge_and_freed_after_the_run() -> None:
+    store = MemoryLedgerStore()
+    store.leases = _LoggedLeases(store.log)
+    h = Harness(max_batch=3, store=store)
+    _run(h, [(CODEC.encode(_update()), i) for i in range(3)])
+    log = h.log
+    charged = log.index("flush", log.index("claim:acme:3"))
+    leased = log.index("lease-take:aer_simulator", charged)
+    ran = log.index("backend-run", log.index(f"publish:{TOPICS.jobs}", leased))
+    assert log.index("lease-free:aer_simulator:lease-1", ran) < log.index("ack:")
+    assert sorted(h.acked()) == [0, 1, 2]
+
+
+def test_an_interactive_set_runs_while_every_bulk_slot_is_taken() -> None:
+    """A bulk backlog holds every bulk slot; the interactive lane still gets its own slot."""
+    h = Harness(max_batch=1)
+
+    async def main() -> None:
+        bulk = h.pipeline._slot("aer_simulator", Lane.BULK)  # noqa: SLF001 - the backlog
+        await bulk.acquire()  # a backlog holds the only bulk slot (max_in_flight=1)
+        # The bulk agent's next batch waits for a slot (backpressure) ...
+        stuck = asyncio.ensure_future(h.send(CODEC.encode(_update(priority=0)), 1))
+        await asyncio.sleep(0.05)
+        assert not stuck.done()
+        # ... while the interactive agent's set is dispatched at once, and runs.
+        await asyncio.wait_for(h.send(CODEC.encode(_update(priority=5)), 3), 30)
+        for _ in range(3000):
+            if h.acked():
+                break
+            await asyncio.sleep(0.01)
+        assert h.acked() == [3] and not stuck.done()
+        bulk.release()
+        await stuck
+        await h.pipeline.drain()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    assert sorted(h.acked()) == [1, 3]
 
 
 def test_a_copy_redelivered_while_its_first_is_in_flight_waits_for_it() -> None:

@@ -1,0 +1,58 @@
+"""Slot leases: a provider's concurrency limit held by the whole worker group, not per worker.
+
+A provider allows so many jobs at once (IBM Quantum's pending-job limit, a cloud quota). Each
+worker has its own in-flight slots, so N workers would put N times the load on it. A *lease*
+is a slot of the group's: before a submission runs, its worker asks for one in the shared log
+(the ledger topic), and every reader decides the request in log order, as budget claims are
+decided, so two workers asking for the last slot at once cannot both get it.
+
+A lease ends when its holder frees it, or ``ttl_s`` after it was taken (the holder crashed):
+expiry is judged against each request's own timestamp, so every reader agrees on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    """A request for one of ``limit`` slots of ``backend``, made at ``at`` (epoch seconds)."""
+
+    lease_id: str
+    backend: str
+    limit: int
+    ttl_s: float
+    at: float
+
+
+class LeaseBook:
+    """Decides lease requests in log order, deterministically (as budget claims are decided).
+
+    Not thread-safe: the log's single reader applies records one at a time.
+    """
+
+    def __init__(self) -> None:
+        #: backend -> lease id -> when it expires (epoch seconds).
+        self._held: dict[str, dict[str, float]] = {}
+
+    def take(self, request: LeaseRequest) -> bool:
+        """Grant ``request`` if fewer than its limit are held at its time; return the verdict."""
+        held = self._held.setdefault(request.backend, {})
+        for lease_id in [k for k, expires in held.items() if expires <= request.at]:
+            del held[lease_id]
+        if len(held) >= request.limit:
+            return False
+        held[request.lease_id] = request.at + request.ttl_s
+        return True
+
+    def free(self, backend: str, lease_id: str) -> None:
+        """End a lease (a no-op for one refused, expired or already freed)."""
+        self._held.get(backend, {}).pop(lease_id, None)
+
+    def held(self, backend: str, now: float) -> int:
+        """Leases of ``backend`` held and unexpired at ``now``."""
+        return sum(1 for expires in self._held.get(backend, {}).values() if expires > now)
+
+
+__all__ = ["LeaseBook", "LeaseRequest"]
