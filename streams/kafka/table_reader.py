@@ -23,11 +23,17 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-#: Errors of a topic whose partitions have no leader yet (just created, or failing over).
+#: Errors of a topic whose partitions have no leader yet (just created, or failing over), and
+#: of a client whose connection to a broker just died (a node of a cluster killed or restarted):
+#: the next call goes to the new leader.
 _SETTLING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._DESTROY_BROKER,  # librdkafka's local error codes start with "_"
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT,
 }
 
 

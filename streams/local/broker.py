@@ -33,6 +33,17 @@ _SECURITY_FILE = "broker.security"
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One node of a local KRaft cluster: its id, its controller port, and the whole quorum."""
+
+    node_id: int
+    controller_port: int
+    voters: str
+    cluster_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerStatus:
     """What ``qloop broker status`` reports."""
 
@@ -90,8 +101,11 @@ class LocalBroker:
         security: str | None = None,
         tenants: tuple[str, ...] = (),
         topic_prefix: str = "qloop.",
+        node: ClusterNode | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        #: This broker's place in a local cluster (None: a cluster of one).
+        self.node = node
         self.port = port
         self.heap = heap
         recorded = self.data_dir / _SECURITY_FILE
@@ -132,8 +146,12 @@ class LocalBroker:
         answering = running and port is not None and metadata_ok(self.admin_conf(), 2.0)
         return BrokerStatus(running, pid if running else None, port, self.data_dir, answering)
 
-    def start(self, timeout_s: float = 90.0) -> BrokerStatus:
-        """Start the broker and wait until it answers a metadata request."""
+    def start(self, timeout_s: float = 90.0, *, wait: bool = True) -> BrokerStatus:
+        """Start the broker and wait until it answers a metadata request.
+
+        ``wait=False`` returns once the JVM is launched: a cluster's nodes answer only when a
+        quorum of them runs, so :class:`~streams.local.cluster.LocalCluster` launches all first.
+        """
         java = check_java()
         current = self.status()
         if current.running:
@@ -148,13 +166,20 @@ class LocalBroker:
             )
         self._ensure_writable()
         libs = fetch_jars()
-        controller_port = free_port()
+        node = self.node
+        controller_port = node.controller_port if node is not None else free_port()
         props = self.data_dir / "server.properties"
         files = None
         if self.security == "sasl_ssl":
             files = security.prepare(self.data_dir, self.tenants)
         lines = security.server_properties(files, self.port, controller_port) if files else None
-        props.write_text(server_properties(self.data_dir, self.port, controller_port, lines))
+        text = server_properties(self.data_dir, self.port, controller_port, lines)
+        if node is not None:
+            text = server_properties(
+                self.data_dir, self.port, controller_port, lines,
+                node_id=node.node_id, voters=node.voters, replication=node.size,
+            )  # fmt: skip
+        props.write_text(text)
         props.chmod(0o600)  # with security on it holds the broker's own credentials
         (self.data_dir / _SECURITY_FILE).write_text(self.security)
         (self.data_dir / "log4j2.properties").write_text(LOG4J2.format(log=self.log_path))
@@ -163,7 +188,7 @@ class LocalBroker:
         jvm += [f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}"]
         jvm += ["-cp", classpath]
         if not (self.data_dir / "logs" / "meta.properties").exists():
-            cluster_id = kraft_cluster_id()
+            cluster_id = node.cluster_id if node is not None else kraft_cluster_id()
             fmt = [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}"]
             fmt += [f"--config={props}", *(security.scram_format_args(files) if files else [])]
             proc = subprocess.run(fmt, capture_output=True, text=True, check=False)  # noqa: S603
@@ -179,6 +204,8 @@ class LocalBroker:
             )
         (self.data_dir / _PID_FILE).write_text(str(child.pid))
         (self.data_dir / _PORT_FILE).write_text(str(self.port))
+        if not wait:
+            return self.status()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if child.poll() is not None:
@@ -214,6 +241,18 @@ class LocalBroker:
                 _reap(pid)
                 time.sleep(0.05)
         _reap(pid)
+        (self.data_dir / _PID_FILE).unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> bool:
+        """SIGKILL the broker (a crash, for fault tests); return whether one was running."""
+        pid = _read_int(self.data_dir / _PID_FILE)
+        if pid is None or not _pid_alive(pid):
+            return False
+        os.kill(pid, signal.SIGKILL)
+        while _pid_alive(pid):
+            _reap(pid)
+            time.sleep(0.05)
         (self.data_dir / _PID_FILE).unlink(missing_ok=True)
         return True
 
@@ -267,6 +306,7 @@ __all__ = [
     "KAFKA_VERSION",
     "BrokerError",
     "BrokerStatus",
+    "ClusterNode",
     "LocalBroker",
     "cache_dir",
     "check_java",

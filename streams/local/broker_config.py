@@ -8,10 +8,23 @@ from pathlib import Path
 
 
 def server_properties(
-    data_dir: Path, port: int, controller_port: int, security: list[str] | None = None
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    security: list[str] | None = None,
+    *,
+    node_id: int = 1,
+    voters: str | None = None,
+    replication: int = 1,
 ) -> str:
-    """``server.properties`` of the single combined node; ``security`` replaces the listeners."""
+    """``server.properties`` of one combined node; ``security`` replaces the listeners.
+
+    One node by default; in a local cluster (:mod:`streams.local.cluster`) ``voters`` names
+    every node's controller and ``replication`` is the cluster's replication factor, with
+    ``min.insync.replicas`` one less, so that one node may be down without losing a write.
+    """
     logs = data_dir / "logs"
+    min_isr = max(1, replication - 1)
     listeners = security or [
         f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
@@ -21,18 +34,20 @@ def server_properties(
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"node.id={node_id}",
+            f"controller.quorum.voters={voters or f'1@127.0.0.1:{controller_port}'}",
             *listeners,
             "controller.listener.names=CONTROLLER",
             f"log.dirs={logs}",
             "num.partitions=3",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={replication}",
+            f"min.insync.replicas={min_isr}",
+            f"offsets.topic.replication.factor={replication}",
             "offsets.topic.num.partitions=10",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"transaction.state.log.replication.factor={replication}",
+            f"transaction.state.log.min.isr={min_isr}",
+            f"share.coordinator.state.topic.replication.factor={replication}",
+            f"share.coordinator.state.topic.min.isr={min_isr}",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=true",
             "log.retention.hours=168",
