@@ -17,7 +17,6 @@ every restart (the targets: under 20 MB and under 1 s).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -34,11 +33,12 @@ from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import ParameterUpdate
+from streams.bench.own_broker import run_and_emit
 from streams.bench.workloads import estimator_case
 from streams.client import QloopClient, new_update
 from streams.config import Settings
 from streams.kafka.topics import TopicNames
-from streams.local.broker import LocalBroker, free_port
+from streams.local.broker import free_port
 from streams.local.stack import LocalStack, spawn_worker
 
 
@@ -211,20 +211,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--resend", type=int, default=100)
     parser.add_argument("--save", type=Path)
     args = parser.parse_args(argv)
-    kafka_dir = Path(tempfile.mkdtemp(prefix="qloop-history-kafka-"))
-    broker = LocalBroker(kafka_dir, port=free_port())
-    broker.start()
-    try:
-        report = run_history(
-            f"127.0.0.1:{broker.port}", args.rounds, args.sets, args.window_s, args.resend
-        )
-    finally:
-        broker.stop()
-        shutil.rmtree(kafka_dir, ignore_errors=True)
-    text = json.dumps(report)
-    if args.save is not None:
-        args.save.write_text(text + "\n")
-    print(text)
+    run_and_emit(
+        "history",
+        lambda bootstrap: run_history(
+            bootstrap, args.rounds, args.sets, args.window_s, args.resend
+        ),
+        args.save,
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ the idle one.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -21,11 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from streams.bench.own_broker import run_and_emit
 from streams.bench.pipeline_run import interactive_latency
 from streams.bench.workloads import estimator_case, sampler_case
 from streams.client import QloopClient, new_update
 from streams.config import Settings
-from streams.local.broker import LocalBroker, free_port
 from streams.local.stack import LocalStack
 
 
@@ -77,18 +76,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--save", type=Path)
     args = parser.parse_args(argv)
-    kafka_dir = Path(tempfile.mkdtemp(prefix="qloop-lanes-kafka-"))
-    broker = LocalBroker(kafka_dir, port=free_port())
-    broker.start()
-    try:
-        report = run_lanes(f"127.0.0.1:{broker.port}", args.backlog, args.rate, args.seconds)
-    finally:
-        broker.stop()
-        shutil.rmtree(kafka_dir, ignore_errors=True)
-    text = json.dumps(report)
-    if args.save is not None:
-        args.save.write_text(text + "\n")
-    print(text)
+    run_and_emit(
+        "lanes",
+        lambda bootstrap: run_lanes(bootstrap, args.backlog, args.rate, args.seconds),
+        args.save,
+    )
 
 
 if __name__ == "__main__":

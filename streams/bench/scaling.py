@@ -14,7 +14,6 @@ last result received. Prints one JSON object; ``--save`` also writes it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -27,9 +26,9 @@ from typing import Any
 from qiskit.circuit.library import real_amplitudes
 
 from processors.template_builder import make_template
+from streams.bench.own_broker import emit, own_broker
 from streams.client import QloopClient, new_update
 from streams.config import Settings
-from streams.local.broker import LocalBroker, free_port
 from streams.local.stack import LocalStack, spawn_worker
 
 
@@ -89,18 +88,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--templates", type=int, default=32)
     parser.add_argument("--save", type=Path)
     args = parser.parse_args(argv)
-    kafka_dir = Path(tempfile.mkdtemp(prefix="qloop-scaling-kafka-"))
-    broker = LocalBroker(kafka_dir, port=free_port())
-    broker.start()
-    try:
-        bootstrap = f"127.0.0.1:{broker.port}"
-        runs = []
+    runs = []
+    with own_broker("scaling") as bootstrap:
         for workers in (1, 2, 4):
             print(f"{workers} worker(s) ...", file=sys.stderr)
             runs.append(run_once(bootstrap, workers, args.sets, args.overhead_ms, args.templates))
-    finally:
-        broker.stop()
-        shutil.rmtree(kafka_dir, ignore_errors=True)
     one = runs[0]["sets_per_s"]
     report = {
         "overhead_ms": args.overhead_ms,
@@ -110,10 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "runs": runs,
         "speedup_vs_one": {str(r["workers"]): round(r["sets_per_s"] / one, 2) for r in runs},
     }
-    text = json.dumps(report)
-    if args.save is not None:
-        args.save.write_text(text + "\n")
-    print(text)
+    emit(report, args.save)
 
 
 if __name__ == "__main__":
