@@ -57,6 +57,11 @@ def targets(out: dict[str, Any]) -> dict[str, Any]:
     check("efficiency_sampler_8q_n1000>=0.9", s8 and s8["efficiency"], lambda v: v >= 0.9)
     check("speedup_sampler_8q>=5", s8 and s8["speedup_vs_naive"], lambda v: v >= 5)
     check("speedup_estimator_8q>=12", est and est["speedup_vs_naive"], lambda v: v >= 12)
+    check(
+        "pipeline_cpu_us_per_set_estimator_8q<=100",
+        est and est.get("pipeline_cpu_us_per_set"),
+        lambda v: v <= 100,
+    )
     remote = out.get("remote")
     if remote:
         check(

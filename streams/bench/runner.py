@@ -36,6 +36,10 @@ class _Samples:
     naive: list[float] = field(default_factory=list)
     runs: list[QloopRun] = field(default_factory=list)
     rss: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds the fastest direct run spent simulating, per repetition.
+    limit_cpu: list[float] = field(default_factory=list)
+    #: Microseconds of qloop CPU per set outside the simulator, per repetition.
+    cpu_us: list[float] = field(default_factory=list)
 
 
 def _entry(n: int, s: _Samples, naive_sample: int) -> dict[str, Any]:
@@ -69,13 +73,19 @@ def _entry(n: int, s: _Samples, naive_sample: int) -> dict[str, Any]:
         "limit_options": max(set(s.limit_best), key=s.limit_best.count) if s.limit_best else "",
         "naive_extrapolated_from": naive_sample if naive_sample < n else None,
         "peak_rss_mib": s.rss,
+        "pipeline_cpu_us_per_set": round(median(s.cpu_us), 1) if s.cpu_us else None,
     }
 
 
 def _time_limit(runner: DirectRunner, w: BenchCase, values: Values, s: _Samples) -> None:
-    timings = [runner.limit(w, values, opts) for opts in LIMIT_OPTIONS]
+    timings, cpu = [], []
+    for opts in LIMIT_OPTIONS:
+        started = time.process_time()
+        timings.append(runner.limit(w, values, opts))
+        cpu.append(time.process_time() - started)
     best = min(range(len(timings)), key=timings.__getitem__)
     s.limit.append(timings[best])
+    s.limit_cpu.append(cpu[best])
     s.limit_best.append(",".join(f"{k}={v}" for k, v in LIMIT_OPTIONS[best].items()))
 
 
@@ -140,7 +150,9 @@ def run_bench(quick: bool, json_out: bool) -> dict[str, Any]:
                             s = samples[w.name]
                             _time_limit(runner, w, values, s)
                             rss.take()
+                            cpu = _QloopCpu(stack.worker_pid)
                             run = run_qloop(client, w, values, dsn=settings.dsn)
+                            s.cpu_us.append(cpu.per_set_us(len(values), s.limit_cpu[-1]))
                             for name, peak in rss.take().items():
                                 s.rss[name] = max(s.rss.get(name, 0.0), peak)
                             s.runs.append(run)
@@ -169,6 +181,32 @@ def run_bench(quick: bool, json_out: bool) -> dict[str, Any]:
     if not json_out:
         print_table(out)
     return out
+
+
+class _QloopCpu:
+    """CPU of the qloop processes across a run: the worker, and this one (client and sink).
+
+    ``per_set_us`` subtracts what the simulator alone spent on the same sets (the direct run's
+    CPU), so that the figure is qloop's plumbing: decode, validate, ledger, encode, insert.
+    """
+
+    def __init__(self, worker_pid: int | None) -> None:
+        import psutil
+
+        self._worker = psutil.Process(worker_pid) if worker_pid else None
+        self._start = self._now()
+
+    def _now(self) -> float:
+        worker = 0.0
+        if self._worker is not None:
+            times = self._worker.cpu_times()
+            worker = times.user + times.system
+        return worker + time.process_time()
+
+    def per_set_us(self, sets: int, simulator_cpu_s: float) -> float:
+        """Microseconds of CPU per set outside the simulator, since construction."""
+        spent = self._now() - self._start - simulator_cpu_s
+        return round(max(0.0, spent) / sets * 1e6, 1)
 
 
 def _watch_children(rss: PeakRss, worker_pid: int | None) -> None:

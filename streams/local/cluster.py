@@ -66,10 +66,14 @@ class LocalCluster:
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         return len(admin.list_topics(timeout=5).brokers) >= nodes
 
-    def stop(self) -> None:
-        """Stop every node."""
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop every node, with SIGKILL after ``timeout_s``.
+
+        A shrinking quorum can stall a controlled shutdown, and a test cluster holds nothing
+        worth waiting for.
+        """
         for broker in self.brokers:
-            broker.stop()
+            broker.stop(timeout_s)
 
 
 __all__ = ["LocalCluster"]
