@@ -6,8 +6,10 @@ is a slot of the group's: before a submission runs, its worker asks for one in t
 (the ledger topic), and every reader decides the request in log order, as budget claims are
 decided, so two workers asking for the last slot at once cannot both get it.
 
-A lease ends when its holder frees it, or ``ttl_s`` after it was taken (the holder crashed):
-expiry is judged against each request's own timestamp, so every reader agrees on it.
+A lease ends when its holder frees it, or ``ttl_s`` after it was taken or last renewed (the
+holder crashed): expiry is judged against each record's own timestamp, so every reader agrees
+on it. A holder renews its lease while its job runs, so a job that waits hours in a provider's
+queue keeps its slot however short the TTL.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ class LeaseBook:
         if len(held) >= request.limit:
             return False
         held[request.lease_id] = request.at + request.ttl_s
+        return True
+
+    def renew(self, backend: str, lease_id: str, at: float, ttl_s: float) -> bool:
+        """Extend a lease still held at ``at`` to ``at + ttl_s``; False if it had expired."""
+        held = self._held.get(backend, {})
+        expires = held.get(lease_id)
+        if expires is None or expires <= at:
+            held.pop(lease_id, None)
+            return False
+        held[lease_id] = at + ttl_s
         return True
 
     def free(self, backend: str, lease_id: str) -> None:

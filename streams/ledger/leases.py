@@ -1,15 +1,17 @@
 """Group-wide slot leases on the ledger topic (see :mod:`processors.leases`).
 
-``lease/<backend>/<id>`` records are requests (``take``) and releases (``free``); every journal
-decides the requests in log order with a :class:`~processors.leases.LeaseBook`. A worker whose
-request is refused waits until a lease is freed or expires, then asks again, holding its own
-in-flight slot meanwhile, so its input waits in Kafka (backpressure).
+``lease/<backend>/<id>`` records are requests (``take``), renewals (``renew``, every third of
+the TTL while the job runs) and releases (``free``); every journal decides them in log order
+with a :class:`~processors.leases.LeaseBook`. A worker whose request is refused waits until a
+lease is freed or expires, then asks again, holding its own in-flight slot meanwhile, so its
+input waits in Kafka (backpressure).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -74,6 +76,8 @@ class JournalLeases:
         self._ttl_s = ttl_s
         self._book = LeaseBook()
         self._verdicts: dict[str, bool] = {}
+        #: lease id -> set when it is freed (stops its renewals).
+        self._renewing: dict[str, threading.Event] = {}
         #: Seconds spent waiting for a slot, per backend (a metric).
         self.waited_s: dict[str, float] = {}
         journal.on_prefix(_PREFIX, self._apply)
@@ -86,6 +90,10 @@ class JournalLeases:
         v = body["v"]
         if v["op"] == "free":
             self._book.free(backend, lease_id)
+            return
+        if v["op"] == "renew":
+            if not self._book.renew(backend, lease_id, v["at"], v["ttl"]):
+                log.warning("lease %s of %s expired before its renewal", lease_id, backend)
             return
         granted = self._book.take(LeaseRequest(lease_id, backend, v["limit"], v["ttl"], v["at"]))
         if body["w"] == self._journal.writer:
@@ -107,12 +115,29 @@ class JournalLeases:
             if self._verdicts.pop(lease_id):
                 waited = time.monotonic() - started
                 self.waited_s[backend] = self.waited_s.get(backend, 0.0) + waited
+                self._keep_renewed(backend, lease_id)
                 return lease_id
             # Every slot is held: wait for a release or an expiry, then ask again.
             self._journal.wait_for(lambda: self._book.held(backend, time.time()) < limit, 1.0)
 
+    def _keep_renewed(self, backend: str, lease_id: str) -> None:
+        freed = self._renewing[lease_id] = threading.Event()
+
+        def renew() -> None:
+            while not freed.wait(self._ttl_s / 3):
+                request = {"op": "renew", "ttl": self._ttl_s, "at": time.time()}
+                try:
+                    self._journal.write_now(f"lease/{backend}/{lease_id}", request)
+                except PublishError as exc:  # the next third of the TTL tries again
+                    log.warning("lease %s of %s not renewed: %s", lease_id, backend, exc)
+
+        threading.Thread(target=renew, name=f"lease-{lease_id[:8]}", daemon=True).start()
+
     def free(self, backend: str, lease_id: str) -> None:
         """Release the slot (a crash instead lets it expire after ``ttl_s``)."""
+        freed = self._renewing.pop(lease_id, None)
+        if freed is not None:
+            freed.set()
         try:
             self._journal.write_now(f"lease/{backend}/{lease_id}", {"op": "free"})
         except PublishError as exc:

@@ -1,9 +1,10 @@
 """The provider's concurrency limit holds for the whole group: two workers, one slot.
 
-Two workers in one group, 2 submissions in flight each, against a backend that takes 0.4 s per
-submission. With ``QLOOP_PROVIDER_CONCURRENCY`` at 1 no two jobs ever run at once (each job's
-run is ``[completed_at - execute_ms, completed_at]``); without it (the negative control) they
-do, which shows the oracle can fail.
+Two workers in one group, 2 submissions in flight each, against a backend that takes 1.2 s per
+submission, longer than the lease's 0.9 s TTL, so that only renewals keep a running job's slot.
+With ``QLOOP_PROVIDER_CONCURRENCY`` at 1 no two jobs ever run at once (each job's run is
+``[completed_at - execute_ms, completed_at]``); without it (the negative control) they do, which
+shows the oracle can fail.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _most_at_once(results: list[JobResult]) -> int:
 
 def _run_two_workers(bootstrap: str, data_dir: Path, **overrides: Any) -> list[JobResult]:
     settings = stack_settings(bootstrap, data_dir, max_batch=4, max_wait_ms=50, max_in_flight=2,
-                              backend_overhead_ms=400, route_by_topology=False,
+                              backend_overhead_ms=1200, route_by_topology=False,
                               **overrides)  # fmt: skip
     templates = [
         make_template(sampler_circuit(2, prefix=f"pc{k}_"), f"provider-{k}") for k in range(8)
@@ -51,7 +52,7 @@ def _run_two_workers(bootstrap: str, data_dir: Path, **overrides: Any) -> list[J
                 updates = [
                     new_update(templates[i % 8], [0.1 * i, 0.2, 0.3, 0.4],
                                experiment_id="provider", shots=32)
-                    for i in range(48)
+                    for i in range(32)
                 ]  # fmt: skip
                 return client.evaluate(updates, 180)
         finally:
@@ -61,7 +62,10 @@ def _run_two_workers(bootstrap: str, data_dir: Path, **overrides: Any) -> list[J
 
 def test_two_workers_never_exceed_the_providers_limit(kafka_bootstrap: str, tmp_path: Path) -> None:
     results = _run_two_workers(
-        kafka_bootstrap, tmp_path / "limited", provider_concurrency={"aer_simulator": 1}
+        kafka_bootstrap,
+        tmp_path / "limited",
+        provider_concurrency={"aer_simulator": 1},
+        lease_ttl_s=0.9,
     )
     assert [r.status for r in results] == [ResultStatus.SUCCEEDED] * len(results)
     assert len({r.job_id for r in results}) >= 8

@@ -27,3 +27,12 @@ def test_a_crashed_holders_lease_expires_at_the_same_point_for_every_reader() ->
         book = LeaseBook()
         verdicts.append([_take(book, lease_id, at) for lease_id, at in log])
     assert verdicts[0] == verdicts[1] == [True, True, False, True]  # a expired at 60
+
+
+def test_a_renewed_lease_outlives_its_ttl_and_an_expired_one_cannot_be_renewed() -> None:
+    book = LeaseBook()
+    assert _take(book, "long-job", 0.0, limit=1)
+    assert book.renew("fake_brisbane", "long-job", 40.0, 60.0)  # now held until 100
+    assert not _take(book, "other", 90.0, limit=1)  # a job waiting in the queue keeps its slot
+    assert not book.renew("fake_brisbane", "long-job", 150.0, 60.0)  # expired at 100: lost
+    assert _take(book, "other", 151.0, limit=1)
