@@ -151,13 +151,14 @@ class KafkaJournal:
             # Our own writes are already applied: skip their echo before paying for JSON
             # parsing (the reader sees two ledger records per executed set).
             elif value is None or self._own_marker not in value:
-                space, name = self._slot(key.decode())
+                text = key.decode()
+                space, name = self._slot(text)
                 if value is None:
                     space.pop(name)
                 else:
                     entry = json.loads(value)["v"]
                     space.set(name, entry, at)
-                    self._forget_paid(key.decode(), entry)
+                    self._forget_paid(text, entry)
                 self._sweep()
 
     def on_prefix(self, prefix: bytes, handler: Callable[[bytes, bytes | None], None]) -> None:

@@ -34,14 +34,19 @@ class WindowedMap(Generic[V]):
         self._clock = clock
         #: bucket index (write time // width) -> its keys; few, so scanned newest first.
         self._buckets: dict[int, dict[str, V]] = {}
+        #: The buckets, newest first: kept in order as buckets come and go, not sorted per
+        #: lookup (three lookups per parameter set).
+        self._newest_first: list[dict[str, V]] = []
         self._size = 0
 
     def _bucket_of(self, key: str) -> dict[str, V] | None:
-        for index in sorted(self._buckets, reverse=True):
-            bucket = self._buckets[index]
+        for bucket in self._newest_first:
             if key in bucket:
                 return bucket
         return None
+
+    def _reorder(self) -> None:
+        self._newest_first = [self._buckets[i] for i in sorted(self._buckets, reverse=True)]
 
     def get(self, key: str, default: V | None = None) -> V | None:
         """The value of ``key``, or ``default`` when it is unknown or expired."""
@@ -60,7 +65,12 @@ class WindowedMap(Generic[V]):
         when = self._clock() if at is None else at
         if when < self._clock() - self.window_s:
             return  # already past the window (a replayed record Kafka has not yet deleted)
-        self._buckets.setdefault(int(when // self._width), {})[key] = value
+        index = int(when // self._width)
+        bucket = self._buckets.get(index)
+        if bucket is None:
+            bucket = self._buckets[index] = {}
+            self._reorder()
+        bucket[key] = value
         self._size += 1
 
     def pop(self, key: str) -> V | None:
@@ -75,8 +85,11 @@ class WindowedMap(Generic[V]):
         """Drop every bucket wholly older than the window; return the keys dropped."""
         horizon = (self._clock() if now is None else now) - self.window_s
         dropped: list[str] = []
-        for index in [i for i in self._buckets if (i + 1) * self._width <= horizon]:
+        expired = [i for i in self._buckets if (i + 1) * self._width <= horizon]
+        for index in expired:
             dropped += self._buckets.pop(index)
+        if expired:
+            self._reorder()
         self._size -= len(dropped)
         return dropped
 
