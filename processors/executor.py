@@ -25,6 +25,7 @@ from processors.compile_cache import CompileCache
 from processors.degradation import NO_STAND_IN, DegradationPolicy, plan, unavailable
 from processors.errors import BackendNotAllowedError
 from processors.idempotency import IdempotencyLedger
+from processors.job_book import ProviderJobBook
 from processors.pending import PendingSet
 from processors.results import Outcome, make_result
 from processors.retries import RetryPolicy
@@ -80,6 +81,7 @@ class BatchExecutor:
         degradation: Which tenants a stand-in simulator may serve while their backend is down.
         retries: Retries of transient backend failures; None never retries.
         approval: The approval gate's verdict on a set (None: run it; else its outcome).
+        provider_jobs: Where provider jobs are remembered (re-attached to, never re-submitted).
 
     """
 
@@ -97,7 +99,9 @@ class BatchExecutor:
         degradation: DegradationPolicy | None = None,
         retries: RetryPolicy | None = None,
         approval: Callable[[PendingSet], Outcome | None] | None = None,
+        provider_jobs: ProviderJobBook | None = None,
     ) -> None:
+        self._provider_jobs = provider_jobs
         self._retries = retries
         self._approval = approval
         self._backends = backends
@@ -165,6 +169,7 @@ class BatchExecutor:
                 self._now,
                 on_submitted,
                 self._retries,
+                self._provider_jobs,
             )
             if admission.degraded is not None:
                 executed = {

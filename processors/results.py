@@ -92,6 +92,9 @@ class Outcome:
     compile_key: str | None = None
     #: The backend that actually ran the set, when it is not the one asked for (degraded).
     backend_name: str | None = None
+    #: The provider's job id and queue time, where a cloud provider ran the set.
+    provider_job_id: str | None = None
+    provider_queue_ms: float | None = None
 
 
 def make_result(
@@ -123,6 +126,7 @@ def make_result(
             compile_ms=outcome.compile_ms,
             execute_ms=outcome.execute_ms,
             end_to_end_ms=max(0.0, end_to_end_ms),
+            provider_queue_ms=outcome.provider_queue_ms,
         ),
         produced_at=update.produced_at,
         completed_at=completed_at,
@@ -137,6 +141,7 @@ def make_result(
             noise_model_id=outcome.noise_model_id,
             compile_key=outcome.compile_key,
             precision=update.precision,
+            provider_job_id=outcome.provider_job_id,
         ),
         job_id=job_id,
         counts=outcome.counts,

@@ -6,15 +6,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
 
-from processors.backends.base import BackendAdapter, EstimatorTask, FloatArray, SamplerTask
+from processors.backends.base import (
+    BackendAdapter,
+    EstimatorTask,
+    FloatArray,
+    ProviderRun,
+    SamplerTask,
+)
+from processors.backends.provider_jobs import JobRef, Tracking, TracksJobs
 from processors.batcher import Batch
 from processors.compile_cache import Compiled
+from processors.job_book import ProviderJobBook
 from processors.pending import PendingSet
 from processors.results import Outcome
 from processors.retries import RetryPolicy, call_with_retries, is_transient
@@ -89,6 +97,7 @@ def submit(
     now: Callable[[], datetime],
     on_submitted: Callable[[JobSubmitted], None] | None = None,
     retries: RetryPolicy | None = None,
+    jobs: ProviderJobBook | None = None,
 ) -> tuple[JobSubmitted, dict[int, Outcome]]:
     """Run ``admitted`` as one submission; return the JobSubmitted and an outcome per set.
 
@@ -126,6 +135,14 @@ def submit(
     def run(call: Callable[[], T]) -> T:
         return call_with_retries(call, retries or NO_RETRY, retrying)
 
+    def announce(announced: JobSubmitted) -> None:
+        if on_submitted is not None:
+            on_submitted(replace(announced, submitted_at=now()))
+
+    tracking = None
+    if jobs is not None and isinstance(backend, TracksJobs):
+        tracking = _tracking(job, pubs, jobs, announce, attempt)
+
     started = time.perf_counter()
     outcomes: dict[int, Outcome] = {}
     try:
@@ -140,8 +157,12 @@ def submit(
                 )
                 for pub in pubs
             ]
-            sampled = run(lambda: backend.run_sampler(sampler_tasks, seed))
-            seeds = sampled.seeds
+            if tracking is not None:
+                tracked = cast(TracksJobs, backend)
+                sampled = run(lambda: tracked.run_sampler_tracked(sampler_tasks, seed, tracking))
+            else:
+                sampled = run(lambda: backend.run_sampler(sampler_tasks, seed))
+            seeds, provider = sampled.seeds, sampled.provider
 
             def per_set(p: int, k: int) -> dict[str, Any]:
                 return {"counts": sampled.counts[p][k]}
@@ -157,8 +178,14 @@ def submit(
                 )
                 for pub in pubs
             ]
-            estimated = run(lambda: backend.run_estimator(estimator_tasks, seed))
-            seeds = estimated.seeds
+            if tracking is not None:
+                tracked = cast(TracksJobs, backend)
+                estimated = run(
+                    lambda: tracked.run_estimator_tracked(estimator_tasks, seed, tracking)
+                )
+            else:
+                estimated = run(lambda: backend.run_estimator(estimator_tasks, seed))
+            seeds, provider = estimated.seeds, estimated.provider
 
             def per_set(p: int, k: int) -> dict[str, Any]:
                 return {"evs": (estimated.evs[p][k],), "stds": (estimated.stds[p][k],)}
@@ -173,6 +200,7 @@ def submit(
                     execute_ms,
                     seed=seeds[p][k],
                     noise=noise,
+                    provider=None if provider is None else provider[p][k],
                     **per_set(p, k),
                 )
     except Exception as exc:  # BackendError and anything an adapter let slip: never crash
@@ -196,9 +224,14 @@ def _outcome(
     evs: tuple[float, ...] | None = None,
     stds: tuple[float, ...] | None = None,
     error: str | None = None,
+    provider: ProviderRun | None = None,
 ) -> Outcome:
     record = item.compiled.record
     settings = dict(record.transpiler_settings)
+    calibration = record.calibration_id
+    if provider is not None:  # the provider's own clock, and the calibration it ran on
+        execute_ms = provider.execute_ms if provider.execute_ms is not None else execute_ms
+        calibration = provider.calibration_id or calibration
     return Outcome(
         status=status,
         shots=item.shots if status is ResultStatus.SUCCEEDED else 0,
@@ -213,9 +246,45 @@ def _outcome(
         execute_ms=execute_ms,
         transpiler_settings=settings,
         seed_transpiler=int(settings["seed_transpiler"]),
-        calibration_id=record.calibration_id,
+        calibration_id=calibration,
         noise_model_id=noise,
         compile_key=record.compile_key,
+        provider_job_id=None if provider is None else provider.job_id,
+        provider_queue_ms=None if provider is None else provider.queue_ms,
+    )
+
+
+def _tracking(
+    job: JobSubmitted,
+    pubs: list[list[Admitted]],
+    jobs: ProviderJobBook,
+    announce: Callable[[JobSubmitted], None],
+    attempt: list[int],
+) -> Tracking:
+    """Map the adapter's (task, set) positions to event ids, for the job book and tags."""
+    event_of = {
+        (p, k): item.pending.update.event_id
+        for p, pub in enumerate(pubs)
+        for k, item in enumerate(pub)
+    }
+    accepted: list[str] = []
+
+    def adopted(provider_job_id: str) -> None:
+        if provider_job_id not in accepted:
+            accepted.append(provider_job_id)
+            announce(replace(job, attempt=attempt[0], provider_job_ids=tuple(accepted)))
+
+    def remember(provider_job_id: str, refs: Sequence[tuple[int, int, JobRef]]) -> None:
+        jobs.remember({event_of[(t, s)]: ref for t, s, ref in refs})
+        adopted(provider_job_id)
+
+    experiments = dict.fromkeys(item.pending.update.experiment_id for pub in pubs for item in pub)
+    tags = ("qloop", f"qloop-job:{job.job_id}", *(f"qloop-experiment:{e}" for e in experiments))
+    return Tracking(
+        known=lambda t, s: jobs.find(event_of[(t, s)]),
+        remember=remember,
+        tags=tags,
+        adopted=adopted,
     )
 
 

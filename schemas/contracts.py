@@ -77,6 +77,8 @@ class Contract:
 HISTORY_FILES: tuple[str, ...] = (
     "history/job_result.v1.avsc",
     "history/job_submitted.v1.avsc",
+    "history/job_result.v2.avsc",
+    "history/job_submitted.v2.avsc",
 )
 
 

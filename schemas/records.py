@@ -76,6 +76,7 @@ class JobSubmitted:
     submitted_at: datetime
     estimated_cost: float
     attempt: int = 1
+    provider_job_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class Timings:
     compile_ms: float = 0.0
     execute_ms: float = 0.0
     end_to_end_ms: float = 0.0
+    provider_queue_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,7 @@ class Reproducibility:
     noise_model_id: str | None = None
     compile_key: str | None = None
     precision: float | None = None
+    provider_job_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "cost", "queue_ms", "compile_ms", "execute_ms", "end_to_end_ms", "produced_at",
         "completed_at", "package_versions", "code_version", "transpiler_settings",
         "backend_name", "seed_simulator", "seed_transpiler", "calibration_id", "labels",
-        *_KAFKA, "trace_id", "noise_model_id", "compile_key", "precision",
+        *_KAFKA, "trace_id", "noise_model_id", "compile_key", "precision", "provider_job_id",
+        "provider_queue_ms",
     ),
     "templates": (
         "template_id", "name", "qasm3", "parameter_names", "num_qubits", "topology_key",
@@ -65,7 +66,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "jobs": (
         "job_id", "backend", "primitive", "event_ids", "template_ids", "topology_keys",
         "tenants", "num_parameter_sets", "total_shots", "compile_cache_hit", "queued_at",
-        "submitted_at", "estimated_cost", *_KAFKA, "attempts",
+        "submitted_at", "estimated_cost", *_KAFKA, "attempts", "provider_job_ids",
     ),
     "compilations": (
         "compile_key", "template_id", "topology_key", "backend", "calibration_id",
@@ -116,7 +117,7 @@ def result_row(r: JobResult, pos: KafkaPosition) -> Row:
         dict(rep.package_versions), rep.code_version, dict(rep.transpiler_settings),
         rep.backend_name, rep.seed_simulator, rep.seed_transpiler, rep.calibration_id,
         dict(r.labels), *_pos(pos), pos.trace_id, rep.noise_model_id, rep.compile_key,
-        rep.precision,
+        rep.precision, rep.provider_job_id, t.provider_queue_ms,
     )  # fmt: skip
 
 
@@ -135,7 +136,7 @@ def job_row(j: JobSubmitted, pos: KafkaPosition) -> Row:
         j.job_id, j.backend, str(j.primitive), list(j.event_ids), list(j.template_ids),
         list(j.topology_keys), list(j.tenants), j.num_parameter_sets, j.total_shots,
         j.compile_cache_hit, j.queued_at, j.submitted_at, j.estimated_cost, *_pos(pos),
-        j.attempt,
+        j.attempt, list(j.provider_job_ids),
     )  # fmt: skip
 
 

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     approval_rules: list[dict[str, Any]] = Field(default_factory=list)
     approvers: tuple[str, ...] = ()
     approval_ttl_s: float = Field(default=86_400.0, gt=0, le=6 * 86_400)
+    # IBM execution mode per backend ("job", "batch" or "session"; "*" for the rest; default
+    # job). A batch or session opens with a busy period and is closed once idle for
+    # ibm_session_idle_s, and when the worker stops. The provider cancels a job that runs
+    # longer than ibm_max_execution_s (unset: its default).
+    ibm_modes: dict[str, str] = Field(default_factory=dict)
+    ibm_max_execution_s: int | None = Field(default=None, gt=0)
+    ibm_session_idle_s: float = Field(default=10.0, ge=0)
+    # A fake IBM runtime service's directory (tests, drills): fake_* backends submit there and
+    # their jobs outlive the worker, like IBM's. Unset: local testing mode.
+    ibm_fake_service: Path | None = None
     # Failure drills: {"backend": "transient:N" | "permanent:N"} fails its first N submissions.
     drill_backend_failures: dict[str, str] = Field(default_factory=dict)
     # Re-key accepted updates by topology key through an internal topic, so templates of one

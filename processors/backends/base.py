@@ -55,11 +55,30 @@ class EstimatorTask:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderRun:
+    """What a cloud provider says about the job that ran one set (its id, queue and run time).
+
+    ``calibration_id`` is the device calibration at execution time, which can differ from the
+    one the circuit was compiled against.
+    """
+
+    job_id: str
+    queue_ms: float | None
+    execute_ms: float | None
+    calibration_id: str | None
+
+
+#: Per task, per set: the provider's account of the set's job (None: a local run).
+ProviderRuns = tuple[tuple[ProviderRun | None, ...], ...] | None
+
+
+@dataclass(frozen=True, slots=True)
 class SamplerOutput:
     """Per task, per set: counts (clbit 0 rightmost) and the seed that replays the set."""
 
     counts: tuple[tuple[dict[str, int], ...], ...]
     seeds: tuple[tuple[int | None, ...], ...]
+    provider: ProviderRuns = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +88,7 @@ class EstimatorOutput:
     evs: tuple[tuple[float, ...], ...]
     stds: tuple[tuple[float, ...], ...]
     seeds: tuple[tuple[int | None, ...], ...]
+    provider: ProviderRuns = None
 
 
 @runtime_checkable
@@ -149,6 +169,8 @@ __all__ = [
     "EstimatorTask",
     "FloatArray",
     "Price",
+    "ProviderRun",
+    "ProviderRuns",
     "SamplerOutput",
     "SamplerTask",
     "bitstring_counts",

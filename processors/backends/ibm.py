@@ -13,10 +13,6 @@ import hashlib
 import os
 from typing import Any
 
-import numpy as np
-from qiskit_ibm_runtime.executor_estimator import Estimator
-from qiskit_ibm_runtime.executor_sampler import Sampler
-
 from processors.backends.base import (
     BackendAdapter,
     EstimatorOutput,
@@ -24,10 +20,12 @@ from processors.backends.base import (
     Price,
     SamplerOutput,
     SamplerTask,
-    bitstring_counts,
-    derive_seed,
 )
-from processors.errors import BackendError, ConfigurationError
+from processors.backends.ibm_gateway import LiveGateway
+from processors.backends.ibm_jobs import RuntimeJobs
+from processors.backends.ibm_modes import ExecutionPolicy
+from processors.backends.provider_jobs import UNTRACKED, RuntimeGateway, Tracking
+from processors.errors import ConfigurationError
 
 TOKEN_ENV = "QLOOP_IBM_TOKEN"  # noqa: S105 - the variable's name, not a token
 INSTANCE_ENV = "QLOOP_IBM_INSTANCE"
@@ -41,16 +39,29 @@ class IBMRuntimeAdapter:
         backend: A fake backend (local testing mode) or an ``IBMBackend``.
         price: Cost model for the budget ledger.
         simulated: True for fake backends; seeds are honoured only there.
+        gateway: How jobs reach the service (default: qiskit-ibm-runtime itself).
+        policy: Execution mode (job, batch, session) and job limits.
 
     """
 
     def __init__(
-        self, name: str, backend: Any, *, price: Price | None = None, simulated: bool = True
+        self,
+        name: str,
+        backend: Any,
+        *,
+        price: Price | None = None,
+        simulated: bool = True,
+        gateway: RuntimeGateway | None = None,
+        policy: ExecutionPolicy | None = None,
     ) -> None:
         self._name = name
         self._backend = backend
         self._price = price or Price()
         self.is_simulator = simulated
+        self.gateway = gateway or LiveGateway(backend, simulated=simulated)
+        self._jobs = RuntimeJobs(
+            name, self.gateway, policy or ExecutionPolicy(), simulated, self.calibration_id
+        )
         config = getattr(backend, "configuration", None)
         shots = getattr(config(), "max_shots", None) if callable(config) else None
         self._max_shots = int(shots) if shots else 100_000
@@ -105,86 +116,33 @@ class IBMRuntimeAdapter:
         """The device and its calibration: a fake's noise model is built from exactly those."""
         return f"device:{self._backend.name}@{self.calibration_id()}"
 
-    def _seeded(self, primitive: Any, seed: int | None) -> Any:
-        if self.is_simulator and seed is not None:
-            primitive.options.simulator.seed_simulator = seed
-        return primitive
-
     def run_sampler(self, tasks: list[SamplerTask], seed: int) -> SamplerOutput:
         """One sampler job per (shots, explicit seed) group; seeds recorded per job."""
-        counts: list[list[dict[str, int]]] = [[{} for _ in t.seeds] for t in tasks]
-        seeds: list[list[int | None]] = [[None for _ in t.seeds] for t in tasks]
-        groups: dict[tuple[int, int | None], dict[int, list[int]]] = {}
-        for ti, task in enumerate(tasks):
-            for si, explicit in enumerate(task.seeds):
-                groups.setdefault((task.shots, explicit), {}).setdefault(ti, []).append(si)
-        for index, ((shots, explicit), by_task) in enumerate(groups.items()):
-            job_seed = explicit if explicit is not None else derive_seed(seed, index)
-            sampler = self._seeded(Sampler(mode=self._backend), job_seed)
-            # A parameter-free circuit gets one PUB per set: an (N, 0) value array is not
-            # read as N bindings by the runtime sampler (each would see a single shot).
-            pubs: list[tuple[Any, Any, int]] = []
-            slots: list[tuple[int, list[int]]] = []
-            for ti, sis in by_task.items():
-                if tasks[ti].circuit.num_parameters == 0:
-                    for si in sis:
-                        pubs.append((tasks[ti].circuit, None, shots))
-                        slots.append((ti, [si]))
-                else:
-                    pubs.append((tasks[ti].circuit, tasks[ti].values[sis], shots))
-                    slots.append((ti, sis))
-            try:
-                result = sampler.run(pubs).result()
-                for pub_result, (ti, sis) in zip(result, slots, strict=True):
-                    joined = pub_result.join_data()
-                    for k, si in enumerate(sis):
-                        raw = (
-                            joined.get_counts()
-                            if pub_result.data.shape == ()
-                            else (joined.get_counts(k))
-                        )
-                        counts[ti][si] = bitstring_counts(raw)
-                        seeds[ti][si] = job_seed if self.is_simulator else None
-            except Exception as exc:
-                raise BackendError(f"{self._name}: sampler job failed: {exc}") from exc
-        return SamplerOutput(
-            counts=tuple(tuple(c) for c in counts), seeds=tuple(tuple(s) for s in seeds)
-        )
+        return self.run_sampler_tracked(tasks, seed, UNTRACKED)
 
     def run_estimator(self, tasks: list[EstimatorTask], seed: int) -> EstimatorOutput:
         """One estimator job per explicit-seed group, one PUB per task."""
-        evs: list[list[float]] = [[0.0 for _ in t.seeds] for t in tasks]
-        stds: list[list[float]] = [[0.0 for _ in t.seeds] for t in tasks]
-        seeds: list[list[int | None]] = [[None for _ in t.seeds] for t in tasks]
-        groups: dict[int | None, dict[int, list[int]]] = {}
-        for ti, task in enumerate(tasks):
-            for si, explicit in enumerate(task.seeds):
-                groups.setdefault(explicit, {}).setdefault(ti, []).append(si)
-        for index, (explicit, by_task) in enumerate(groups.items()):
-            job_seed = explicit if explicit is not None else derive_seed(seed, index)
-            estimator = self._seeded(Estimator(mode=self._backend), job_seed)
-            # Hardware has no exact mode: precision 0/None means the primitive's default.
-            pubs = [
-                (tasks[ti].circuit, tasks[ti].observable, tasks[ti].values[sis])
-                + ((tasks[ti].precision,) if tasks[ti].precision else ())
-                for ti, sis in by_task.items()
-            ]
-            try:
-                result = estimator.run(pubs).result()
-                for pub_result, (ti, sis) in zip(result, by_task.items(), strict=True):
-                    values = np.broadcast_to(np.asarray(pub_result.data.evs, float), (len(sis),))
-                    errors = np.broadcast_to(np.asarray(pub_result.data.stds, float), (len(sis),))
-                    for k, si in enumerate(sis):
-                        evs[ti][si] = float(values[k])
-                        stds[ti][si] = float(errors[k])
-                        seeds[ti][si] = job_seed if self.is_simulator else None
-            except Exception as exc:
-                raise BackendError(f"{self._name}: estimator job failed: {exc}") from exc
-        return EstimatorOutput(
-            evs=tuple(tuple(v) for v in evs),
-            stds=tuple(tuple(s) for s in stds),
-            seeds=tuple(tuple(s) for s in seeds),
-        )
+        return self.run_estimator_tracked(tasks, seed, UNTRACKED)
+
+    def run_sampler_tracked(
+        self, tasks: list[SamplerTask], seed: int, tracking: Tracking
+    ) -> SamplerOutput:
+        """As :meth:`run_sampler`; jobs are reported to, and re-found through, ``tracking``."""
+        values, seeds, provider = self._jobs.run("sampler", tasks, seed, tracking)
+        return SamplerOutput(counts=values, seeds=seeds, provider=provider)
+
+    def run_estimator_tracked(
+        self, tasks: list[EstimatorTask], seed: int, tracking: Tracking
+    ) -> EstimatorOutput:
+        """As :meth:`run_estimator`; jobs are reported to, and re-found through, ``tracking``."""
+        values, seeds, provider = self._jobs.run("estimator", tasks, seed, tracking)
+        evs = tuple(tuple(v[0] for v in row) for row in values)
+        stds = tuple(tuple(v[1] for v in row) for row in values)
+        return EstimatorOutput(evs=evs, stds=stds, seeds=seeds, provider=provider)
+
+    def close(self) -> None:
+        """Close this backend's open batch or session (the worker is stopping)."""
+        self._jobs.close()
 
 
 def fake_backend(short_name: str) -> Any:

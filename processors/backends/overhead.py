@@ -81,6 +81,12 @@ class OverheadAdapter:
         """Return the wrapped adapter's noise-model fingerprint."""
         return self._inner.noise_model_id()
 
+    def close(self) -> None:
+        """Close the wrapped adapter's provider resources, if it holds any."""
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
+
     def run_sampler(self, tasks: list[SamplerTask], seed: int) -> SamplerOutput:
         """Sleep, then sample on the wrapped adapter."""
         self.submissions += 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from processors.budget import ClaimLog
 from processors.idempotency import IdempotencyLedger
+from processors.job_book import MappingJobBook, ProviderJobBook
 from schemas import AvroCodec
 from streams.kafka.topics import TopicNames, align_config, ledger_config
 from streams.ledger.checkpoint import FLUSH_TIMEOUT_S
@@ -61,6 +62,9 @@ class KafkaLedgerStore:
             self.leases = JournalLeases(self.journal, provider_concurrency, lease_ttl_s)
         self._admin_conf = producer_conf
         self.claims: ClaimLog = JournalClaimLog(self.journal)
+        self.provider_jobs: ProviderJobBook | None = MappingJobBook(
+            self.journal.view("provider/"), self.flush
+        )
         self.idempotency: IdempotencyLedger | None = None
         self.dead_letters: DeadLetterIndex | None = None
         if deduplicate:

@@ -15,6 +15,7 @@ from typing import Any
 
 from processors.budget import LocalClaimLog, SpendClaim
 from processors.idempotency import IdempotencyLedger, is_done
+from processors.job_book import MappingJobBook, ProviderJobBook
 from streams.kafka.clients import PublishError
 from streams.ledger.leases import SlotLeases
 
@@ -82,6 +83,8 @@ class MemoryLedgerStore:
         self.idempotency = IdempotencyLedger(self.entries) if deduplicate else None
         self.claims = _LoggedClaims(self.log)
         self.leases: SlotLeases | None = None
+        self.job_entries = _LoggedMap(self.log)
+        self.provider_jobs: ProviderJobBook | None = MappingJobBook(self.job_entries, self.flush)
         self.dead: set[str] = set()
         #: Ids a test declares published by another worker (read by the stale-batch check).
         self.elsewhere: set[str] = set()
@@ -95,6 +98,7 @@ class MemoryLedgerStore:
         if again.idempotency is not None:
             again.idempotency = IdempotencyLedger(again.entries)
         again.claims = self.claims
+        again.job_entries.data = self.job_entries.data
         again.dead = self.dead
         return again
 

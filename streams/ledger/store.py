@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from processors.budget import ClaimLog
 from processors.idempotency import IdempotencyLedger
+from processors.job_book import ProviderJobBook
 from streams.ledger.leases import SlotLeases
 
 
@@ -28,6 +29,8 @@ class LedgerStore(Protocol):
     claims: ClaimLog
     #: Group-wide slots of the backends whose provider limits concurrency (None: no limits).
     leases: SlotLeases | None
+    #: event id -> the provider job holding its result (re-attached to after a crash).
+    provider_jobs: ProviderJobBook | None
 
     def flush(self) -> None:
         """Make every write durable; a frozen (fenced) process raises before writing."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from processors.backends.registry import BackendRegistry
 from processors.batcher import TopologyBatcher
 from processors.budget import Budget, BudgetLedger
 from processors.compile_cache import CompileCache
@@ -62,6 +63,7 @@ class Worker:
     store: KafkaLedgerStore
     registry: TemplateRegistry
     status: BackendStatusBoard
+    backends: BackendRegistry
 
     @classmethod
     def build(cls, settings: Settings, topics: TopicNames | None = None) -> Worker:
@@ -92,8 +94,9 @@ class Worker:
         default = None
         if settings.default_budget_shots is not None or settings.default_budget_cost is not None:
             default = Budget(settings.default_budget_shots, settings.default_budget_cost)
+        backends = make_backends(settings)
         executor = BatchExecutor(
-            make_backends(settings).get,
+            backends.get,
             CompileCache(settings.compile_cache_size),
             limits=limits,
             budget=BudgetLedger(budgets, default=default, log=store.claims),
@@ -102,6 +105,7 @@ class Worker:
             degradation=DegradationPolicy.of(settings.degrade_tenants),
             retries=make_retries(settings),
             approval=gate.refusal if gate is not None else None,
+            provider_jobs=store.provider_jobs,
         )
         pipeline = ProcessingPipeline(
             intake=intake,
@@ -122,7 +126,7 @@ class Worker:
         if gate is not None:
             install(app, gate, pipeline.ledger, settings.tenant_topics)
         store.fence.limit_s = float(app.conf.broker_session_timeout) / 2
-        return cls(settings, topics, app, pipeline, store, registry, status)
+        return cls(settings, topics, app, pipeline, store, registry, status, backends)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start everything, run until ``stop`` is set, then drain and stop cleanly."""
@@ -165,6 +169,7 @@ class Worker:
                 closer.cancel()
                 await asyncio.gather(closer, return_exceptions=True)
                 self.pipeline.close()
+                self.backends.close()  # every batch has drained: close IBM batches, sessions
                 self.store.close()
                 self.registry.stop()
                 self.status.stop()

@@ -9,6 +9,7 @@ from typing import Any
 
 from processors.approval import ApprovalPolicy
 from processors.backends.base import Price
+from processors.backends.ibm_modes import ExecutionPolicy
 from processors.backends.registry import BackendRegistry, build_registry
 from processors.retries import RetryPolicy
 from processors.validation import Limits
@@ -30,13 +31,25 @@ def make_limits(settings: Settings) -> Limits:
 
 
 def make_backends(settings: Settings) -> BackendRegistry:
-    """The backend registry, with optional per-submission overhead (cloud-queue stand-in)."""
+    """The backend registry, with optional per-submission overhead (cloud-queue stand-in).
+
+    Raises:
+        ConfigurationError: a bad drill or IBM execution mode (checked here, at start).
+
+    """
     prices = {name: Price(**p) for name, p in settings.prices.items()}
+    modes = {"*": "job", **settings.ibm_modes}
+    policies = {
+        name: ExecutionPolicy(mode, settings.ibm_max_execution_s, settings.ibm_session_idle_s)
+        for name, mode in modes.items()
+    }
     return build_registry(
         settings.allowed_backends,
         prices,
         settings.backend_overhead_ms,
         settings.drill_backend_failures,
+        policies,
+        settings.ibm_fake_service,
     )
 
 

@@ -241,3 +241,42 @@ def test_each_set_is_hashed_once_at_intake(sampler_template, monkeypatch) -> Non
     assert len(outcome.results) == 4
     again = executor.execute(_batch(pendings[:3]))  # redelivered: digest travels with the set
     assert len(again.duplicates) == 3 and len(calls) == 4
+
+
+def test_provider_jobs_are_announced_remembered_and_never_submitted_twice(
+    sampler_template, tmp_path
+) -> None:
+    from processors.backends.fake_service import FakeRuntimeService
+    from processors.backends.registry import build_registry
+    from processors.job_book import MappingJobBook
+
+    FakeRuntimeService.configure(tmp_path, queue_s=0.25, run_s=0.05)
+    entries: dict[str, str] = {}
+    flushes: list[int] = []
+    book = MappingJobBook(entries, lambda: flushes.append(len(entries)))
+    pendings = [make_pending(sampler_template, backend="fake_manila", shots=100) for _ in range(4)]
+
+    def run_once() -> tuple[list, list]:
+        registry = build_registry(["fake_manila"], ibm_fake_service=tmp_path)  # a fresh worker
+        executor = BatchExecutor(registry.get, CompileCache(), provider_jobs=book)
+        announced: list = []
+        outcome = executor.run(executor.admit(_batch(pendings)), announced.append)
+        return outcome.results, announced
+
+    results, announced = run_once()
+    (job,) = FakeRuntimeService(tmp_path, object()).jobs()
+    # Announced as handed over, then again with the provider's id once it was accepted; the
+    # ids were durable (flushed) before the worker waited for the result.
+    assert [a.provider_job_ids for a in announced] == [(), (job["job_id"],)]
+    assert flushes == [4] and set(entries) == {p.update.event_id for p in pendings}
+    assert f"qloop-job:{announced[0].job_id}" in job["tags"]
+    for r in results:
+        assert r.status is ResultStatus.SUCCEEDED
+        assert r.reproducibility.provider_job_id == job["job_id"]
+        assert r.timings.provider_queue_ms == pytest.approx(250, abs=1)
+        assert r.timings.execute_ms == pytest.approx(50, abs=1)
+    again, announced_again = run_once()
+    assert len(FakeRuntimeService(tmp_path, object()).jobs()) == 1  # re-attached, not re-run
+    assert [r.counts for r in again] == [r.counts for r in results]
+    # The re-attached job is announced too: the jobs table keeps its provider id.
+    assert [a.provider_job_ids for a in announced_again] == [(), (job["job_id"],)]
