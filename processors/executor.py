@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from processors.admission import Admission, Admitter, rejected
 from processors.backends.base import BackendAdapter
-from processors.batcher import Batch
+from processors.batcher import Batch, Lane
 from processors.budget import BudgetLedger
 from processors.compile_cache import CompileCache
 from processors.degradation import NO_STAND_IN, DegradationPolicy, plan, unavailable
@@ -73,9 +72,6 @@ class BatchExecutor:
         limits: Capacity limits and the default shots.
         budget: Budget ledger; None disables budgets.
         idempotency: Idempotency ledger; None disables de-duplication.
-        admission_lock: Held through one batch's admission and the ``durable`` call that
-            follows it (default: a private lock), so a batch's idempotency checks see every
-            paid mark of the batches admitted before it.
         now: Wall clock (UTC).
         marked_down: Why a backend is marked down (None while it is up); None: never down.
         degradation: Which tenants a stand-in simulator may serve while their backend is down.
@@ -93,7 +89,6 @@ class BatchExecutor:
         limits: Limits | None = None,
         budget: BudgetLedger | None = None,
         idempotency: IdempotencyLedger | None = None,
-        admission_lock: AbstractContextManager[object] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         marked_down: Callable[[str], str | None] | None = None,
         degradation: DegradationPolicy | None = None,
@@ -109,7 +104,12 @@ class BatchExecutor:
         self._degradation = degradation or DegradationPolicy()
         self._ledger = idempotency
         self._now = now
-        self._admission = admission_lock or threading.Lock()
+        # Held through one batch's admission and the ``durable`` call that follows it, so a
+        # batch's idempotency checks see every paid mark of the batches admitted before it.
+        # One per lane, so an interactive batch never waits for a bulk batch's admission and
+        # flush. Lanes cannot race on one event id: the lane is the payload's priority, and the
+        # pipeline lets only one copy of an id be batched at a time (a second is a conflict).
+        self._admission = {lane: threading.Lock() for lane in Lane}
         self._admitter = Admitter(cache, limits or Limits(), budget, idempotency, now)
         #: Hits, misses and compile seconds of the shared compile cache (for metrics).
         self.cache_stats = cache.stats
@@ -138,7 +138,7 @@ class BatchExecutor:
                     return outcome
             return None
 
-        with self._admission:
+        with self._admission[batch.lane]:
             admission = self._admitter.admit(batch, backend, refuse if refusals else None)
             if degraded is not None and degraded.adapter is not None:
                 admission.degraded = degraded.message

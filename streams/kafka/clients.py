@@ -7,6 +7,9 @@ Everything qloop produces goes through an idempotent producer (``enable.idempote
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -68,16 +71,28 @@ class Publisher:
         self._errors: list[str] = []
         self._lock = threading.Lock()
         self._produced = 0
+        # Delivery watermark: messages are numbered as produced; ``_unacked`` holds the numbers
+        # not yet acknowledged in order, so "everything produced before now is acked" is one
+        # comparison, and a flush need not wait for what other threads produce after it.
+        self._unacked: deque[int] = deque()
+        self._acked_early: set[int] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings, codec: AvroCodec | None = None) -> Publisher:
         """An idempotent producer for ``settings``, encoding with the configured framing."""
         return cls(Producer(producer_config(settings)), codec or make_codec(settings))
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
+    def _delivered(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             with self._lock:
-                self._errors.append(str(err))
+                if err is not None:
+                    self._errors.append(str(err))
+                self._acked_early.add(seq)
+                unacked, early = self._unacked, self._acked_early
+                while unacked and unacked[0] in early:
+                    early.discard(unacked.popleft())
+
+        return on_delivery
 
     def publish(
         self, topic: str, key: str | None, record: Any, headers: dict[str, str] | None = None
@@ -89,6 +104,11 @@ class Publisher:
         self, topic: str, key: str | None, value: bytes, headers: dict[str, str] | None = None
     ) -> None:
         """Enqueue already-encoded bytes (used for poison-message tests and replays)."""
+        with self._lock:
+            self._produced += 1
+            seq = self._produced
+            self._unacked.append(seq)
+        on_delivery = self._delivered(seq)
         while True:
             try:
                 self._producer.produce(
@@ -96,24 +116,37 @@ class Publisher:
                     value=value,
                     key=key.encode() if key is not None else None,
                     headers=list(headers.items()) if headers else None,
-                    on_delivery=self._on_delivery,
+                    on_delivery=on_delivery,
                 )
                 break
             except BufferError:
                 self._producer.poll(0.05)
-        self._produced += 1
-        if self._produced % _POLL_EVERY == 0:  # serve delivery reports now and then, not per record
+        if seq % _POLL_EVERY == 0:  # serve delivery reports now and then, not per record
             self._producer.poll(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for every enqueued message; raise :class:`PublishError` if any failed."""
-        remaining = self._producer.flush(timeout_s)
+        """Wait for every message enqueued before this call; raise :class:`PublishError` on failure.
+
+        Unlike the producer's own flush, this does not wait for messages other threads enqueue
+        meanwhile: under load the queue is never empty, and an interactive batch's results
+        would wait for every bulk result produced after them.
+        """
         with self._lock:
+            target = self._produced
+        deadline = time.monotonic() + timeout_s
+        while not self._acked_through(target) and time.monotonic() < deadline:
+            self._producer.poll(0.002)
+        with self._lock:
+            remaining = sum(1 for seq in self._unacked if seq <= target)
             errors, self._errors = self._errors, []
         if remaining:
             errors.append(f"{remaining} message(s) still unacknowledged after {timeout_s}s")
         if errors:
             raise PublishError("; ".join(errors[:5]))
+
+    def _acked_through(self, seq: int) -> bool:
+        with self._lock:
+            return not self._unacked or self._unacked[0] > seq
 
     def close(self) -> None:
         """Drop the producer so librdkafka stops its threads now, not at garbage collection."""

@@ -1,9 +1,10 @@
-"""``qloop worker``: the faust app that runs the processing pipeline.
+"""``qloop worker``: the processing pipeline, fed by faust (bulk) and by its own lane consumer.
 
-The agent is thin: it hands each raw message and a manual ack to
-:class:`~streams.worker.pipeline.ProcessingPipeline`. Acks are manual (``noack``) because a set is
-only done when its result is durable, which happens after the batch executes; faust commits
-the contiguous acked prefix of each partition.
+The readers are thin: faust's agents (:mod:`streams.worker.faust_app`) and the interactive
+lane's consumer (:mod:`streams.worker.lanes`) hand each raw message and a manual ack to
+:class:`~streams.worker.pipeline.ProcessingPipeline`. Acks are manual because a set is only done
+when its result is durable, which happens after the batch executes; each reader commits the
+contiguous acked prefix of each partition.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import asyncio
 import logging
 import os
 import signal
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import faust
 
@@ -26,7 +25,6 @@ from processors.compile_cache import CompileCache
 from processors.degradation import DegradationPolicy
 from processors.executor import BatchExecutor
 from processors.intake import Intake
-from processors.pending import SourceRef
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
 from streams.kafka.codec import make_codec
@@ -37,9 +35,10 @@ from streams.metrics import WorkerCollector, group_lag, serve
 from streams.tracing import configure_tracing
 from streams.worker.approval_gate import install
 from streams.worker.backend_status import BackendStatusBoard
+from streams.worker.faust_app import faust_app
+from streams.worker.lanes import interactive_lane, lane_topics
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.rate_limits import TenantRateLimits
-from streams.worker.routing import origin_of
 from streams.worker.template_registry import TemplateRegistry
 from streams.worker.wiring import approval_gate, make_backends, make_limits, make_retries
 
@@ -122,7 +121,7 @@ class Worker:
             gate=gate,
             rate_limits=TenantRateLimits.of(settings.rate_limits),
         )
-        app = _faust_app(settings, topics, pipeline, store)
+        app = faust_app(settings, topics, pipeline, store)
         if gate is not None:
             install(app, gate, pipeline.ledger, settings.tenant_topics)
         store.fence.limit_s = float(app.conf.broker_session_timeout) / 2
@@ -139,13 +138,27 @@ class Worker:
         await loop.run_in_executor(None, self.store.reconcile)
         self.app.finalize()
         await self.app.start()
+        session_s = float(self.app.conf.broker_session_timeout)
+        lane = interactive_lane(
+            self.settings, self.topics, self.pipeline, self.store, loop, session_s
+        )
+        if lane is not None:
+            await loop.run_in_executor(None, lane.start)
         if self.settings.worker_metrics_port is not None:
-            lag = group_lag(
-                consumer_config(self.settings, "unused"),
-                f"{self.topics.prefix}processor",
+            conf, prefix = consumer_config(self.settings, "unused"), self.topics.prefix
+            bulk = group_lag(
+                conf,
+                f"{prefix}processor",
                 [self.topics.updates, self.topics.by_topology]
                 + [self.topics.tenant_updates(t) for t in self.settings.topic_tenants],
             )
+            fast = group_lag(
+                conf, f"{prefix}processor-interactive", lane_topics(self.settings, self.topics)
+            )
+
+            def lag() -> dict[tuple[str, int], int]:
+                return {**bulk(), **fast()}
+
             serve(
                 self.settings.worker_metrics_port,
                 self.settings.metrics_host,
@@ -162,12 +175,16 @@ class Worker:
             # message to be acked before it fires on_before_shutdown: a batch still waiting
             # for max_wait would never close and the worker would hang until SIGKILL. So keep
             # closing and finishing batches while faust drains its streams and commits.
+            if lane is not None:
+                await loop.run_in_executor(None, lane.stop)
             closer = asyncio.create_task(self._drain_while_stopping())
             try:
                 await self.app.stop()
             finally:
                 closer.cancel()
                 await asyncio.gather(closer, return_exceptions=True)
+                if lane is not None:  # the drain acked what it read: commit, leave its group
+                    await loop.run_in_executor(None, lane.close)
                 self.pipeline.close()
                 self.backends.close()  # every batch has drained: close IBM batches, sessions
                 self.store.close()
@@ -180,124 +197,6 @@ class Worker:
         while True:
             await self.pipeline.drain()
             await asyncio.sleep(interval_s)
-
-
-def _faust_app(
-    settings: Settings, topics: TopicNames, pipeline: ProcessingPipeline, store: KafkaLedgerStore
-) -> faust.App:
-    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        f"{topics.prefix}processor",
-        broker=f"kafka://{settings.bootstrap}",
-        store="memory://",
-        datadir=str(settings.data_dir / "faust"),
-        web_enabled=False,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.replication_factor,
-        broker_credentials=_faust_credentials(settings),
-        producer_acks=-1,
-        stream_buffer_maxsize=max(64, settings.max_batch * 2),
-        broker_commit_every=1000,
-        broker_commit_interval=1.0,
-    )
-
-    # Multi-tenant mode: only the tenants' own input topics, whose ACLs say who wrote them.
-    # Otherwise the shared input, and the interactive lane's own input (see processors.batcher's
-    # Lane): each lane has its own agents, so an interactive set is never read behind a backlog.
-    def raw(*names: str) -> Any:
-        return app.topic(*names, key_serializer="raw", value_serializer="raw")
-
-    names = [topics.tenant_updates(t) for t in settings.topic_tenants] or [topics.updates]
-    lanes = {"updates": raw(*names)}
-    if not settings.topic_tenants:
-        lanes["interactive"] = raw(topics.updates_interactive)
-    if settings.route_by_topology:
-        # Hop 1 checks and re-keys by topology; hop 2 batches what its partitions hold.
-        for lane, topic in lanes.items():
-
-            @app.agent(topic, name=f"route-{lane}")
-            async def route_updates(stream: Any) -> None:
-                async for event in stream.noack().events():
-                    msg = event.message
-                    await pipeline.on_input(
-                        event.value, msg.topic, msg.partition, msg.offset, event.ack
-                    )
-
-        lanes = {
-            "updates": raw(topics.by_topology),
-            "interactive": raw(topics.by_topology_interactive),
-        }
-
-    for lane, topic in lanes.items():
-
-        @app.agent(topic, name=f"process-{lane}")
-        async def process_updates(stream: Any) -> None:
-            async for event in stream.noack().events():
-                m = event.message
-                origin = origin_of(event.headers) if settings.route_by_topology else None
-                await pipeline.on_message(
-                    event.value, m.topic, m.partition, m.offset, event.ack, origin
-                )
-
-    registrations = raw(topics.templates)
-
-    @app.agent(registrations, name="check-templates")
-    async def check_templates(stream: Any) -> None:
-        async for event in stream.noack().events():
-            msg = event.message
-            source = SourceRef(msg.topic, msg.partition, msg.offset)
-            await pipeline.on_template(event.key, event.value, source, event.ack)
-
-    async def close_due_batches() -> None:
-        await pipeline.tick()
-
-    app.timer(interval=max(settings.max_wait_ms / 2000, 0.005))(close_due_batches)
-
-    async def drain(_app: Any, **_kw: Any) -> None:
-        await pipeline.drain()
-
-    app.on_before_shutdown.connect(drain)  # type: ignore[arg-type]
-
-    pipeline.stale_after_s = float(app.conf.broker_session_timeout) / 2
-
-    async def on_revoked(_app: Any, revoked: Any, **_kw: Any) -> None:
-        pipeline.rebalance_epoch += 1
-        # Finish what was taken from the revoked partitions so their offsets commit before
-        # another worker takes over; then make sure the ledger has everything it wrote.
-        await pipeline.drain()
-        await asyncio.get_running_loop().run_in_executor(None, store.flush)
-
-    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
-
-    async def on_assigned(_app: Any, assigned: Any, **_kw: Any) -> None:
-        # A partition taken over from another worker must be checked against everything that
-        # worker wrote to the ledger (its paid marks) and published as dead letters, not
-        # against a tail that lags behind; then sets it paid and published are marked done.
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, store.catch_up)
-        await loop.run_in_executor(None, store.reconcile)
-
-    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
-    return app
-
-
-def _faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
-    """The Kafka security settings in faust's terms (aiokafka underneath), None for PLAINTEXT."""
-    protocol = settings.kafka_security_protocol
-    if protocol == "PLAINTEXT":
-        return None
-    context = None
-    if protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_location)
-    if protocol == "SSL":
-        return faust.SSLCredentials(context)
-    password = settings.kafka_sasl_password
-    return faust.SASLCredentials(
-        username=settings.kafka_sasl_username,
-        password=password.get_secret_value() if password is not None else None,
-        mechanism=settings.kafka_sasl_mechanism or "PLAIN",
-        ssl_context=context,
-    )
 
 
 def run_worker(settings: Settings, *, create: bool = True) -> None:

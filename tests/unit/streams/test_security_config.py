@@ -10,7 +10,7 @@ from cryptography import x509
 
 from streams.config import Settings
 from streams.local import security
-from streams.worker.app import _faust_credentials
+from streams.worker.faust_app import faust_credentials
 
 
 def test_prepare_makes_private_pki_and_a_password_per_principal(tmp_path: Path) -> None:
@@ -53,9 +53,9 @@ def test_the_worker_gets_sasl_ssl_credentials(tmp_path: Path) -> None:
         kafka_sasl_password=env["QLOOP_KAFKA_SASL_PASSWORD"],
         kafka_ssl_ca_location=env["QLOOP_KAFKA_SSL_CA_LOCATION"],
     )
-    credentials = _faust_credentials(settings)
+    credentials = faust_credentials(settings)
     assert isinstance(credentials, faust.SASLCredentials)
     assert credentials.mechanism.value == "SCRAM-SHA-512"
     assert credentials.username == security.WORKER
     assert isinstance(credentials.ssl_context, ssl.SSLContext)
-    assert _faust_credentials(Settings(data_dir=tmp_path)) is None
+    assert faust_credentials(Settings(data_dir=tmp_path)) is None
