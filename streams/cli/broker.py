@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from streams.cli.cluster import cluster_start, cluster_status
 from streams.cli.output import LogFormatOpt, console, fail
 from streams.config import Settings, load_settings
 from streams.kafka.probe import check_kafka
 from streams.local.broker import BrokerError, LocalBroker, fetch_jars
+from streams.local.cluster import LocalCluster
 
 broker_app = typer.Typer(
     help="The project-managed Kafka broker (KRaft, loopback).", no_args_is_help=True
@@ -70,11 +72,30 @@ def broker_fetch() -> None:
     console.print(f"Kafka runtime ready in {libs}")
 
 
+NodesOpt = Annotated[
+    int,
+    typer.Option(
+        "--nodes",
+        min=1,
+        max=9,
+        help="Combined KRaft nodes. More than one starts a local cluster on ports PORT, PORT+1, "
+        "...: replication factor and min.insync.replicas follow from its size.",
+    ),
+]
+
+
 @broker_app.command("start")
 def broker_start(
-    port: PortOpt = None, data_dir: DataDirOpt = None, security: SecurityOpt = Security.none
+    port: PortOpt = None,
+    data_dir: DataDirOpt = None,
+    security: SecurityOpt = Security.none,
+    nodes: NodesOpt = 1,
 ) -> None:
-    """Start the broker and wait until it answers a metadata request."""
+    """Start the broker (or a local cluster) and wait until it answers a metadata request."""
+    if nodes > 1:
+        settings = _settings(port=port)
+        cluster_start(data_dir or settings.kafka_data_dir, settings.kafka_port, security, nodes)
+        return
     broker = _broker(data_dir, port, security.value)
     try:
         with console.status(f"starting Kafka on 127.0.0.1:{broker.port} …"):
@@ -93,7 +114,12 @@ def broker_start(
 
 @broker_app.command("stop")
 def broker_stop(data_dir: DataDirOpt = None) -> None:
-    """Stop the broker (SIGTERM, then SIGKILL after 30 s)."""
+    """Stop the broker, or every node of a local cluster (SIGTERM, then SIGKILL)."""
+    cluster = LocalCluster.existing(data_dir or _settings().kafka_data_dir)
+    if cluster is not None:
+        stopped = cluster.stop()
+        console.print(f"cluster stopped ({stopped} node(s) were running)")
+        return
     broker = _broker(data_dir, None)
     console.print("broker stopped" if broker.stop() else "no broker was running")
 
@@ -103,7 +129,11 @@ def broker_status(
     data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show whether the broker runs and answers; exit 3 when it is not running."""
+    """Show whether the broker (or cluster) runs and answers; exit 3 when it is not running."""
+    cluster = LocalCluster.existing(data_dir or _settings().kafka_data_dir)
+    if cluster is not None:
+        cluster_status(cluster, as_json)
+        return
     status = _broker(data_dir, None).status()
     if as_json:
         print(

@@ -217,6 +217,7 @@ class LocalBroker:
                 if files is not None:
                     bootstrap = f"127.0.0.1:{self.port}"
                     tenants = security.tenants_of(files)
+                    security.ensure_users(self.admin_conf(), files)
                     security.apply_acls(self.admin_conf(), self.topic_prefix, tenants)
                     security.write_client_envs(files, bootstrap)
                 return self.status()
@@ -286,14 +287,15 @@ def metadata_ok(target: str | dict[str, Any], timeout_s: float) -> bool:
     from confluent_kafka.admin import AdminClient
 
     conf = {"bootstrap.servers": target} if isinstance(target, str) else dict(target)
-    admin = AdminClient({**conf, "log_level": 0, "logger": _quiet()})
+    admin = AdminClient({**conf, "log_level": 0, "logger": quiet_logger()})
     try:
         return bool(admin.list_topics(timeout=timeout_s).brokers)
     except Exception:  # noqa: BLE001 - any failure means "not answering yet"
         return False
 
 
-def _quiet() -> Any:
+def quiet_logger() -> Any:
+    """A logger that drops librdkafka's lines: a probe expects refusals while it waits."""
     import logging
 
     logger = logging.getLogger("qloop.broker.probe")
@@ -314,4 +316,5 @@ __all__ = [
     "free_port",
     "metadata_ok",
     "port_in_use",
+    "quiet_logger",
 ]

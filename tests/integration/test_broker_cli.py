@@ -146,3 +146,52 @@ def test_topics_list_asks_the_cluster_and_marks_what_is_missing(
     assert after.returncode == 0, after.stdout + after.stderr
     assert "missing" not in after.stdout
     assert f"{prefix}job-results" in after.stdout
+
+
+def _free_run(count: int) -> int:
+    """A port such that it and the ``count - 1`` after it are all free now."""
+    for _ in range(50):
+        base = free_port()
+        socks = []
+        try:
+            for k in range(count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + k))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def test_a_three_node_cluster_starts_reports_and_stops(tmp_path: Path) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    base, data = _free_run(3), str(tmp_path / "cluster")
+    started = qloop("broker", "start", "--nodes", "3", "--port", str(base), "--data-dir", data)
+    try:
+        assert started.returncode == 0, started.stderr
+        bootstrap = ",".join(f"127.0.0.1:{base + k}" for k in range(3))
+        assert f"QLOOP_KAFKA_BOOTSTRAP={bootstrap} QLOOP_REPLICATION_FACTOR=3" in started.stdout
+        info = json.loads(qloop("broker", "status", "--data-dir", data, "--json").stdout)
+        assert info["running"] and info["answering"] and info["bootstrap"] == bootstrap
+        assert [n["port"] for n in info["nodes"]] == [base, base + 1, base + 2]
+        assert all(n["running"] for n in info["nodes"])
+        brokers = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers
+        assert len(brokers) == 3
+        again = qloop("broker", "start", "--nodes", "3", "--port", str(base), "--data-dir", data)
+        assert_clear_error(again, "already running")
+    finally:
+        stopped = qloop("broker", "stop", "--data-dir", data)
+    assert "cluster stopped (3 node(s) were running)" in stopped.stdout
+    assert qloop("broker", "status", "--data-dir", data).returncode == 3
+
+
+def test_a_secured_cluster_is_refused_in_one_line(tmp_path: Path) -> None:
+    proc = qloop("broker", "start", "--nodes", "3", "--security", "sasl_ssl",
+                 "--data-dir", str(tmp_path))  # fmt: skip
+    assert_clear_error(proc, "a local cluster runs PLAINTEXT only")
+    assert not (tmp_path / "cluster.json").exists()
