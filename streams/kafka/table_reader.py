@@ -23,6 +23,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from streams.kafka.probe import with_client_logger
+
 #: Errors of a topic whose partitions have no leader yet (just created, or failing over), and
 #: of a client whose connection to a broker just died (a node of a cluster killed or restarted):
 #: the next call goes to the new leader.
@@ -73,7 +75,9 @@ class CompactedTopicReader:
         with_meta: bool = False,
     ) -> None:
         self._conf = {
-            **conf,
+            # librdkafka's own lines go through qloop's logging (repeats suppressed), not raw
+            # to stderr: a command's output stays one line per outcome.
+            **with_client_logger(conf),
             "group.id": f"qloop-reader-{topic}",  # required by librdkafka; never committed
             "enable.auto.commit": False,
             "enable.partition.eof": False,

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ADMIN, WORKER, SINK, CONTROLLER = "qloop-admin", "qloop-worker", "qloop-sink", "qloop-controller"
+#: Decides approval requests: reads and writes the approvals topic, nothing else.
+APPROVER = "qloop-approver"
 MECHANISM = "SCRAM-SHA-512"
 
 
@@ -112,7 +114,7 @@ def prepare(
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = root / "passwords.json"
     passwords: dict[str, str] = json.loads(stored.read_text()) if stored.exists() else {}
-    for principal in (ADMIN, WORKER, SINK, CONTROLLER, *(f"tenant-{t}" for t in tenants)):
+    for principal in (ADMIN, WORKER, SINK, APPROVER, CONTROLLER, *(f"tenant-{t}" for t in tenants)):
         passwords.setdefault(principal, secrets.token_hex(24))
     _private(stored, json.dumps(passwords, indent=2))
     if not (root / "broker.pem").exists():
@@ -244,13 +246,37 @@ def apply_acls(admin_conf: dict[str, Any], prefix: str, tenants: Iterable[str] =
             ("TOPIC", f"tenant.{name}.job-results$", "DESCRIBE"),
         ]
         bindings += _bindings(prefix, principal, own)
+    # Approvers read the requests and write decisions: only they (and the worker, which writes
+    # the requests) can write the approvals topic, so a decision's author is its principal.
+    approver = [("TOPIC", "approvals$", op) for op in ("READ", "WRITE", "DESCRIBE")]
+    bindings += _bindings(prefix, APPROVER, approver)
     # Consumer groups not named after the topic prefix (client listeners, table readers, tail).
-    for principal in (WORKER, SINK, *principals):
+    for principal in (WORKER, SINK, APPROVER, *principals):
         bindings += _unprefixed_groups(principal)
     admin = AdminClient(admin_conf)
     for future in admin.create_acls(bindings, request_timeout=30).values():
         future.result()
     return len(bindings)
+
+
+def ensure_users(admin_conf: dict[str, Any], files: SecurityFiles) -> None:
+    """Create (or refresh) every principal's SCRAM credential on a running broker.
+
+    A data dir formatted by an older qloop lacks the principals added since (the approver);
+    their credentials are made here, with the passwords in ``files``.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    k = _acl_api()
+    info = k.ScramCredentialInfo(k.ScramMechanism.SCRAM_SHA_512, 8192)
+    upserts = [
+        k.UserScramCredentialUpsertion(principal, info, password.encode())
+        for principal, password in sorted(files.passwords.items())
+        if principal != CONTROLLER
+    ]
+    admin = AdminClient(admin_conf)  # kept referenced until every future has resolved
+    for future in admin.alter_user_scram_credentials(upserts).values():
+        future.result()
 
 
 def _unprefixed_groups(principal: str) -> list[Any]:
@@ -272,6 +298,7 @@ def _unprefixed_groups(principal: str) -> list[Any]:
 
 __all__ = [
     "ADMIN",
+    "APPROVER",
     "MECHANISM",
     "SINK",
     "WORKER",
@@ -279,6 +306,7 @@ __all__ = [
     "apply_acls",
     "tenants_of",
     "client_env",
+    "ensure_users",
     "prepare",
     "scram_format_args",
     "server_properties",

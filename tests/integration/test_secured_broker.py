@@ -213,3 +213,32 @@ def test_a_tenant_is_who_it_authenticates_as(secured: LocalBroker, tmp_path: Pat
     own = consumer.list_topics(names.tenant_results("acme"), timeout=10)
     assert own.topics[names.tenant_results("acme")].error is None
     consumer.close()
+
+
+def test_only_the_approver_principal_writes_decisions(secured: LocalBroker) -> None:
+    """Approvals are decided by ``qloop-approver``: it reads the log and is named in decisions;
+    a tenant's client cannot append a forged decision (the broker's ACLs refuse it)."""
+    assert qloop(client_env(secured, security.WORKER), "topics", "create").returncode == 0
+    approver = client_env(secured, security.APPROVER)
+    listed = qloop(approver, "approvals", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    unknown = qloop(approver, "approvals", "approve", "no-such-request")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().splitlines()[-1] == (
+        "error: no approval request 'no-such-request' (qloop approvals list)"
+    )
+
+    errors: list[str] = []
+    producer = Producer(kafka_conf(client_env(secured, "tenant-acme")))
+    producer.produce(
+        TopicNames(PREFIX).approvals,
+        b"forged decision",
+        key=b"req-1",
+        on_delivery=lambda err, _msg: errors.append(str(err)) if err else None,
+    )
+    producer.flush(30)
+    assert errors and "TOPIC_AUTHORIZATION_FAILED" in errors[0]
+    admin = AdminClient(kafka_conf(approver))
+    topic = TopicNames(PREFIX).approvals
+    assert topic in admin.list_topics(topic, timeout=30).topics

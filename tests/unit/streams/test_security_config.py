@@ -16,7 +16,8 @@ from streams.worker.faust_app import faust_credentials
 def test_prepare_makes_private_pki_and_a_password_per_principal(tmp_path: Path) -> None:
     files = security.prepare(tmp_path, tenants=("acme",))
     assert set(files.passwords) == {
-        "qloop-admin", "qloop-worker", "qloop-sink", "qloop-controller", "tenant-acme",
+        "qloop-admin", "qloop-worker", "qloop-sink", "qloop-approver", "qloop-controller",
+        "tenant-acme",
     }  # fmt: skip
     assert len(set(files.passwords.values())) == len(files.passwords)
     for path in (files.ca, files.keystore, files.root / "passwords.json"):
