@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         "fake_manila",
         "fake_brisbane",
     )
+    # Backend classes a set may ask for instead of one backend: the members, in order of
+    # preference; the worker places each set on the cheapest member that is up, wide enough
+    # and predicted to meet its deadline (processors/placement.py).
+    backend_classes: dict[str, tuple[str, ...]] = Field(
+        default_factory=lambda: {
+            "simulator": ("aer_simulator",),
+            "hardware:ibm": ("fake_brisbane", "fake_manila"),
+        }
+    )
     template_wait_ms: int = 5_000
     # How long the ledger remembers an event id (seconds): a re-send within it is not run
     # again, one after it is new work. It is also the ledger topic's retention, so a worker's

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from typing import Any
 
 from processors.backends.base import (
@@ -59,6 +60,7 @@ class IBMRuntimeAdapter:
         self._price = price or Price()
         self.is_simulator = simulated
         self.gateway = gateway or LiveGateway(backend, simulated=simulated)
+        self._queued, self._queue_read_at = 0, -1e9
         self._jobs = RuntimeJobs(
             name, self.gateway, policy or ExecutionPolicy(), simulated, self.calibration_id
         )
@@ -139,6 +141,17 @@ class IBMRuntimeAdapter:
         evs = tuple(tuple(v[0] for v in row) for row in values)
         stds = tuple(tuple(v[1] for v in row) for row in values)
         return EstimatorOutput(evs=evs, stds=stds, seeds=seeds, provider=provider)
+
+    def pending_jobs(self) -> int:
+        """Jobs in the device's queue at the provider (0 when it does not say), cached 30 s."""
+        now = time.monotonic()
+        if now - self._queue_read_at > 30.0:
+            try:
+                self._queued = int(self._backend.status().pending_jobs)
+            except Exception:  # informative only: placement then counts this worker's jobs
+                self._queued = 0
+            self._queue_read_at = now
+        return self._queued
 
     def close(self) -> None:
         """Close this backend's open batch or session (the worker is stopping)."""

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faust
@@ -25,6 +26,7 @@ from processors.compile_cache import CompileCache
 from processors.degradation import DegradationPolicy
 from processors.executor import BatchExecutor
 from processors.intake import Intake
+from processors.placement import Placement, QueueModel
 from streams.config import Settings
 from streams.kafka.clients import Publisher, consumer_config, producer_config
 from streams.kafka.codec import make_codec
@@ -120,6 +122,14 @@ class Worker:
             tenant_topics=settings.tenant_topics,
             gate=gate,
             rate_limits=TenantRateLimits.of(settings.rate_limits),
+            placement=Placement(
+                settings.backend_classes,
+                backends.get,
+                status.marked_down,
+                QueueModel(),
+                lambda: datetime.now(UTC),
+                settings.default_shots,
+            ),
         )
         app = faust_app(settings, topics, pipeline, store)
         if gate is not None:

@@ -23,6 +23,7 @@ from processors.batcher import Batch, Lane, TopologyBatcher
 from processors.executor import BatchExecutor
 from processors.intake import Intake
 from processors.pending import SourceRef
+from processors.placement import Placement
 from processors.validation import Rejection
 from schemas import CircuitTemplate, DeadLetter, ErrorCode
 from streams.kafka.topics import TopicNames
@@ -66,6 +67,7 @@ class ProcessingPipeline:
         tenant_topics: Multi-tenant mode (the tenant is the input topic's).
         gate: The approval gate, which may hold a set where it enters.
         rate_limits: Per-tenant token buckets a set waits for before it is batched.
+        placement: Resolves a backend class (``hardware:ibm``) to one backend before batching.
 
     """
 
@@ -85,7 +87,9 @@ class ProcessingPipeline:
         tenant_topics: bool = False,
         gate: ApprovalGate | None = None,
         rate_limits: TenantRateLimits | None = None,
+        placement: Placement | None = None,
     ) -> None:
+        self.placement = placement
         self.intake = intake
         self._templates = templates
         self.batcher = batcher
@@ -184,6 +188,18 @@ class ProcessingPipeline:
             self.ledger.forward(hop, topology, pending.raw, ack, origin_headers(source))
             self.stats.routed += 1
             return
+        placement = self.placement
+        if placement is not None and decoded.backend in placement.classes:
+            running = dict(self._running)
+            placed = await asyncio.get_running_loop().run_in_executor(
+                self._pool, placement.place, pending, running
+            )
+            if isinstance(placed, str):
+                refusal = Rejection(ErrorCode.BACKEND_NOT_ALLOWED, placed)
+                letter = self.intake.reject(refusal, "placement", source, value, update=decoded)
+                self._dead_letter(letter, ack)
+                return
+            pending = placed
         if self.rate_limits is not None:  # over its rate, the tenant's input waits in Kafka
             late = await self.rate_limits.admit(pending, self.intake)
             if late is not None:
@@ -282,6 +298,8 @@ class ProcessingPipeline:
                     batch, self.executor, stale=stale, ack=ack_inputs, headers=carriers
                 )
             self.stats.settled(batch, outcome, time.monotonic() - started)
+            if self.placement is not None:
+                self.placement.model.observe(batch.backend, time.monotonic() - started)
         except Exception:
             # Leave the inputs (and copies waiting on them) unacked: they are redelivered
             # after a restart, and the ledger makes the retry free of double charges.

@@ -21,12 +21,17 @@ from streams.worker.approval_gate import ApprovalGate
 
 
 def make_limits(settings: Settings) -> Limits:
-    """Admission limits from settings."""
+    """Admission limits from settings (a class with an allowed member is allowed too)."""
+    classes = {
+        name
+        for name, members in settings.backend_classes.items()
+        if set(members) & set(settings.allowed_backends)
+    }
     return Limits(
         max_shots=settings.max_shots,
         default_shots=settings.default_shots,
         max_message_bytes=settings.max_message_bytes,
-        allowed_backends=frozenset(settings.allowed_backends),
+        allowed_backends=frozenset(settings.allowed_backends) | classes,
     )
 
 

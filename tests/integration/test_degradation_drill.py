@@ -124,3 +124,33 @@ def test_marking_an_unknown_backend_is_one_clear_error(stack: LocalStack) -> Non
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown backend 'nope'" in lines[0]
+
+
+def test_a_class_request_goes_to_the_cheapest_member_that_is_up(stack: LocalStack) -> None:
+    """``hardware:ibm`` lands on fake_manila (cheaper); while manila is marked down, on
+    fake_brisbane, SUCCEEDED (not degraded: another member of the class was up)."""
+    template = make_template(sampler_circuit(2, prefix="pl"), "placement")
+
+    def placed(tenant: str = "strict") -> JobResult:
+        update = new_update(template, [0.3, 0.1, 0.2, 0.4], experiment_id="placement",
+                            tenant=tenant, backend="hardware:ibm", shots=200)  # fmt: skip
+        (result,) = client.evaluate([update], 120)
+        return result
+
+    with QloopClient(stack.settings) as client:
+        client.register_template(template)
+        first = placed()
+        assert first.status is ResultStatus.SUCCEEDED and first.backend == DEVICE
+        assert first.labels["qloop.backend_class"] == "hardware:ibm"
+        assert first.labels["qloop.placement"].startswith("cheapest of 2")
+        assert (
+            run_qloop(stack.settings, "backends", "down", DEVICE, "--reason", "drill").returncode
+            == 0
+        )
+        wait_until(lambda: placed().backend == "fake_brisbane", 60, "placement on fake_brisbane")
+        during = placed()
+        assert during.status is ResultStatus.SUCCEEDED
+        assert during.reproducibility.backend_name == "fake_brisbane"
+        assert sum((during.counts or {}).values()) == 200
+        assert run_qloop(stack.settings, "backends", "up", DEVICE).returncode == 0
+        wait_until(lambda: placed().backend == DEVICE, 60, "placement back on fake_manila")
