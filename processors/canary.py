@@ -31,10 +31,11 @@ from qiskit import QuantumCircuit
 from processors.backends.aer import AerAdapter, default_noise_model
 from processors.backends.base import BackendAdapter, SamplerTask
 from processors.backends.ibm import IBMRuntimeAdapter, fake_backend
+from processors.calibration import calibration_snapshot
 from processors.compile_cache import CompileCache
 from processors.errors import ConfigurationError
 from processors.template_builder import make_template
-from schemas import CalibrationSnapshot, CanaryRun, QubitCalibration
+from schemas import CalibrationSnapshot, CanaryRun
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +62,6 @@ def support_expectation(counts: Mapping[str, int], ideal: Mapping[str, float]) -
     shots = sum(counts.values())
     inside = sum(c for k, c in counts.items() if ideal.get(k, 0.0) > 0.0)
     return 2.0 * inside / shots - 1.0 if shots else 0.0
-
-
-def calibration_snapshot(adapter: BackendAdapter) -> tuple[QubitCalibration, ...]:
-    """Per-qubit T1/T2 (µs) and readout error from the backend's target; empty without them."""
-    target: Any = adapter.transpile_target
-    target = getattr(target, "target", target)
-    props = getattr(target, "qubit_properties", None)
-    if not props:
-        return ()
-    snapshot = []
-    for qubit, prop in enumerate(props):
-        if prop is None:
-            continue
-        readout = 0.0
-        try:
-            readout = float(target["measure"][(qubit,)].error or 0.0)
-        except (KeyError, TypeError, AttributeError):
-            pass
-        snapshot.append(
-            QubitCalibration(
-                qubit, float(prop.t1 or 0.0) * 1e6, float(prop.t2 or 0.0) * 1e6, readout
-            )
-        )
-    return tuple(snapshot)
 
 
 def parse_noise_scale(text: str | None) -> dict[str, float]:

@@ -20,6 +20,7 @@ from processors.admission import Admission, Admitter, rejected
 from processors.backends.base import BackendAdapter
 from processors.batcher import Batch, Lane
 from processors.budget import BudgetLedger
+from processors.calibration import snapshot_of
 from processors.compile_cache import CompileCache
 from processors.degradation import NO_STAND_IN, DegradationPolicy, plan, unavailable
 from processors.errors import BackendNotAllowedError
@@ -31,6 +32,7 @@ from processors.retries import RetryPolicy
 from processors.submission import submit
 from processors.validation import Limits, Rejection
 from schemas import (
+    CalibrationSnapshot,
     CompileRecord,
     DeadLetter,
     ErrorCode,
@@ -52,6 +54,8 @@ class ExecutionOutcome:
     compiles: list[CompileRecord]
     dead_letters: list[DeadLetter]
     duplicates: list[str] = field(default_factory=list)
+    #: The device calibrations provider jobs ran on, the first time this worker sees each.
+    calibrations: list[CalibrationSnapshot] = field(default_factory=list)
 
 
 def job_identity(backend: str, event_ids: list[str]) -> tuple[str, int]:
@@ -97,6 +101,7 @@ class BatchExecutor:
         provider_jobs: ProviderJobBook | None = None,
     ) -> None:
         self._provider_jobs = provider_jobs
+        self._snapshotted: set[tuple[str, str]] = set()
         self._retries = retries
         self._approval = approval
         self._backends = backends
@@ -178,6 +183,7 @@ class BatchExecutor:
                 }
             outcomes.update(executed)
         completed_at = self._now()
+        calibrations = self._new_calibrations(admission, outcomes)
         results = []
         ran = {a.position for a in admission.admitted}
         for index, pending in enumerate(batch.sets):
@@ -197,8 +203,36 @@ class BatchExecutor:
             if self._ledger is not None and not executed_here:
                 self._ledger.mark_done(pending.update.event_id, pending.digest)
         return ExecutionOutcome(
-            job, results, admission.compiles, admission.dead_letters, admission.duplicates
+            job,
+            results,
+            admission.compiles,
+            admission.dead_letters,
+            admission.duplicates,
+            calibrations,
         )
+
+    def _new_calibrations(
+        self, admission: Admission, outcomes: dict[int, Outcome]
+    ) -> list[CalibrationSnapshot]:
+        """Snapshot each calibration a provider job ran on, once per worker and calibration."""
+        backend = admission.backend
+        if backend is None:
+            return []
+        seen = {
+            o.calibration_id
+            for o in outcomes.values()
+            if o.provider_job_id is not None and o.calibration_id is not None
+        }
+        out = []
+        for calibration in sorted(seen):
+            key = (backend.name, calibration)
+            if key in self._snapshotted:
+                continue
+            self._snapshotted.add(key)
+            snapshot = snapshot_of(backend, calibration, self._now())
+            if snapshot is not None:
+                out.append(snapshot)
+        return out
 
     def execute(self, batch: Batch) -> ExecutionOutcome:
         """Admit, run and mark done in one call (no separate durability step: tests, bench)."""

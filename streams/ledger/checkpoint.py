@@ -155,6 +155,9 @@ class SubmissionLedger:
             outbox.publish(topics.jobs, outcome.job.job_id, outcome.job)
         for record in outcome.compiles:
             outbox.publish(topics.compilations, record.compile_key, record)
+        for snapshot in outcome.calibrations:  # compacted on backend/calibration_id
+            key = f"{snapshot.backend}/{snapshot.calibration_id}"
+            outbox.publish(topics.calibrations, key, snapshot)
         for result in outcome.results:
             carrier = (headers or {}).get(result.event_id)
             outbox.publish(self.results_topic(result.tenant), result.event_id, result, carrier)

@@ -4,7 +4,7 @@ Against the fake runtime service (jobs on disk, a scripted queue): a worker in s
 submits a job and is SIGKILLed while the job is queued; the job finishes while no worker runs.
 The restarted worker publishes that job's results without submitting again, each set charged
 once, and closes the session the dead worker left open. Then new work opens a new session,
-which SIGTERM closes.
+which SIGTERM closes. The device calibration the job ran on is stored next to the results.
 """
 
 from __future__ import annotations
@@ -115,3 +115,15 @@ def test_a_worker_killed_mid_job_re_attaches_and_leaves_no_session_open(
         assert rows[0][0] == SETS and rows[0][1] == job["job_id"]
         announced = [j for j in _announced(stack) if ids[0] in j.event_ids]
         assert announced[-1].provider_job_ids == (job["job_id"],)
+
+        # The calibration the job ran on is stored, joinable on the results' calibration_id.
+        calibration = results[0].reproducibility.calibration_id
+
+        def qubits() -> int:
+            sql = (
+                "SELECT count() FROM qloop.calibrations FINAL "
+                "WHERE backend = 'fake_manila' AND calibration_id = {c:String}"
+            )
+            return int(query(settings.dsn, sql, {"c": calibration})[1][0][0])
+
+        wait_until(lambda: qubits() == 5, 60, "the calibration snapshot in ClickHouse")

@@ -261,9 +261,15 @@ def test_provider_jobs_are_announced_remembered_and_never_submitted_twice(
         executor = BatchExecutor(registry.get, CompileCache(), provider_jobs=book)
         announced: list = []
         outcome = executor.run(executor.admit(_batch(pendings)), announced.append)
+        snapshots.append(outcome.calibrations)
         return outcome.results, announced
 
+    snapshots: list = []
     results, announced = run_once()
+    # The calibration the job ran on, as a record the result's calibration_id joins.
+    (snapshot,) = snapshots[0]
+    assert snapshot.backend == "fake_manila" and len(snapshot.qubits) == 5
+    assert {r.reproducibility.calibration_id for r in results} == {snapshot.calibration_id}
     (job,) = FakeRuntimeService(tmp_path, object()).jobs()
     # Announced as handed over, then again with the provider's id once it was accepted; the
     # ids were durable (flushed) before the worker waited for the result.
