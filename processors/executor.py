@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from processors.admission import Admission, Admitter, rejected
-from processors.backends.base import BackendAdapter
+from processors.backends.base import BackendAdapter, express_lane
 from processors.batcher import Batch, Lane
 from processors.budget import BudgetLedger
 from processors.calibration import snapshot_of
@@ -165,17 +165,18 @@ class BatchExecutor:
         if admission.admitted and admission.backend is not None:
             ids = [a.pending.update.event_id for a in admission.admitted]
             job_id, seed = job_identity(batch.backend, ids)
-            job, executed = submit(
-                admission.backend,
-                batch,
-                admission.admitted,
-                job_id,
-                seed,
-                self._now,
-                on_submitted,
-                self._retries,
-                self._provider_jobs,
-            )
+            with express_lane(batch.lane is Lane.INTERACTIVE):
+                job, executed = submit(
+                    admission.backend,
+                    batch,
+                    admission.admitted,
+                    job_id,
+                    seed,
+                    self._now,
+                    on_submitted,
+                    self._retries,
+                    self._provider_jobs,
+                )
             if admission.degraded is not None:
                 executed = {
                     i: _degraded(o, admission.degraded, admission.backend.name)

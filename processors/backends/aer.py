@@ -20,6 +20,7 @@ from qiskit_aer.noise import NoiseModel, depolarizing_error
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from processors.backends.base import (
+    EXPRESS,
     EstimatorOutput,
     EstimatorTask,
     Price,
@@ -110,7 +111,12 @@ class AerAdapter:
         self._noise_model = noise_model
         self._price = price or Price()
         self._max_shots = max_shots
-        self._lock = threading.Lock()  # one AerSimulator per adapter; runs are serialised
+        # Runs on one simulator are serialised; the express lane (interactive batches) has a
+        # simulator and a lock of its own, made on first use, so it never waits for bulk.
+        self._lock = threading.Lock()
+        self._express_lock = threading.Lock()
+        self._express: AerSimulator | None = None
+        self._device = device
         self._num_qubits: int | None = None
         noise = noise_model.to_dict(serializable=True) if noise_model is not None else None
         self._target_id = "aer:" + hashlib.sha256(repr((name, noise)).encode()).hexdigest()[:16]
@@ -159,10 +165,24 @@ class AerAdapter:
         """Hash of the noise model's serialisable form; None for the ideal simulator."""
         return self._noise_id
 
+    def _lane(self) -> tuple[threading.Lock, AerSimulator]:
+        """The lock and simulator of the lane this thread runs in (see ``EXPRESS``)."""
+        if not EXPRESS.get():
+            return self._lock, self._simulator
+        with self._express_lock:
+            if self._express is None:
+                self._express = (
+                    AerSimulator.from_backend(self._device)
+                    if self._device is not None
+                    else AerSimulator(**self._backend_options)
+                )
+        return self._express_lock, self._express
+
     def _run(self, circuits: list[QuantumCircuit], binds: list[Any], shots: int, seed: int) -> Any:
-        with self._lock:
+        lock, simulator = self._lane()
+        with lock:
             try:
-                result = self._simulator.run(
+                result = simulator.run(
                     circuits,
                     parameter_binds=binds,
                     shots=shots,
@@ -266,7 +286,7 @@ class AerAdapter:
                     "run_options": {"seed_simulator": run_seed},
                 }
             )
-            with self._lock:
+            with self._lane()[0]:
                 try:
                     result = estimator.run(pubs).result()
                 except Exception as exc:

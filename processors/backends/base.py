@@ -8,6 +8,9 @@ Adapters are synchronous and CPU- or IO-bound; callers run them off the event lo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -150,6 +153,21 @@ class BackendAdapter(Protocol):
         ...
 
 
+#: Set while an interactive batch runs: a local simulator then uses its express instance, so a
+#: person's small job never queues behind a bulk job on the same simulator.
+EXPRESS: ContextVar[bool] = ContextVar("qloop_express", default=False)
+
+
+@contextmanager
+def express_lane(on: bool) -> Iterator[None]:
+    """Run the enclosed submission in the express lane when ``on`` (this thread only)."""
+    token = EXPRESS.set(on)
+    try:
+        yield
+    finally:
+        EXPRESS.reset(token)
+
+
 def derive_seed(base: int, index: int) -> int:
     """Return a seed for sub-run ``index`` of a submission seeded with ``base``.
 
@@ -164,6 +182,7 @@ def bitstring_counts(counts: dict[str, int]) -> dict[str, int]:
 
 
 __all__ = [
+    "EXPRESS",
     "BackendAdapter",
     "EstimatorOutput",
     "EstimatorTask",
@@ -175,4 +194,5 @@ __all__ = [
     "SamplerTask",
     "bitstring_counts",
     "derive_seed",
+    "express_lane",
 ]
