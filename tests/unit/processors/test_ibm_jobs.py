@@ -188,3 +188,21 @@ def test_job_refs_round_trip_and_bad_policies_are_refused() -> None:
         ExecutionPolicy(mode="turbo")
     with pytest.raises(ConfigurationError, match="positive"):
         ExecutionPolicy(max_execution_s=0)
+
+
+def test_local_testing_mode_runs_in_a_session_and_closes_it(
+    device: object, circuit: QuantumCircuit
+) -> None:
+    """Without a service, a fake device in session mode runs through the runtime's own Session
+    (local testing mode): same counts as job mode, nothing to re-attach, closed on close()."""
+    adapter = IBMRuntimeAdapter(
+        "fake_manila", device, policy=ExecutionPolicy(mode="session", idle_close_s=60)
+    )
+    out = adapter.run_sampler(_tasks(circuit), 4)
+    local = IBMRuntimeAdapter("fake_manila", device).run_sampler(_tasks(circuit), 4)
+    assert out.counts == local.counts and out.provider is None
+    gateway = adapter.gateway
+    assert not getattr(gateway, "durable", True)
+    assert len(gateway._modes) == 1  # noqa: SLF001 - the open session, named locally
+    adapter.close()
+    assert gateway._modes == {}  # noqa: SLF001
