@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
@@ -14,9 +14,11 @@ from qiskit.quantum_info import SparsePauliOp
 
 from processors.backends.base import (
     BackendAdapter,
+    EstimatorOutput,
     EstimatorTask,
     FloatArray,
     ProviderRun,
+    SamplerOutput,
     SamplerTask,
 )
 from processors.backends.provider_jobs import JobRef, Tracking, TracksJobs
@@ -139,9 +141,15 @@ def submit(
         if on_submitted is not None:
             on_submitted(replace(announced, submitted_at=now()))
 
-    tracking = None
+    sample, estimate = backend.run_sampler, backend.run_estimator
     if jobs is not None and isinstance(backend, TracksJobs):
-        tracking = _tracking(job, pubs, jobs, announce, attempt)
+        tracked, tracking = backend, _tracking(job, pubs, jobs, announce, attempt)
+
+        def sample(tasks: list[SamplerTask], seed: int) -> SamplerOutput:
+            return tracked.run_sampler_tracked(tasks, seed, tracking)
+
+        def estimate(tasks: list[EstimatorTask], seed: int) -> EstimatorOutput:
+            return tracked.run_estimator_tracked(tasks, seed, tracking)
 
     started = time.perf_counter()
     outcomes: dict[int, Outcome] = {}
@@ -157,11 +165,7 @@ def submit(
                 )
                 for pub in pubs
             ]
-            if tracking is not None:
-                tracked = cast(TracksJobs, backend)
-                sampled = run(lambda: tracked.run_sampler_tracked(sampler_tasks, seed, tracking))
-            else:
-                sampled = run(lambda: backend.run_sampler(sampler_tasks, seed))
+            sampled = run(lambda: sample(sampler_tasks, seed))
             seeds, provider = sampled.seeds, sampled.provider
 
             def per_set(p: int, k: int) -> dict[str, Any]:
@@ -178,13 +182,7 @@ def submit(
                 )
                 for pub in pubs
             ]
-            if tracking is not None:
-                tracked = cast(TracksJobs, backend)
-                estimated = run(
-                    lambda: tracked.run_estimator_tracked(estimator_tasks, seed, tracking)
-                )
-            else:
-                estimated = run(lambda: backend.run_estimator(estimator_tasks, seed))
+            estimated = run(lambda: estimate(estimator_tasks, seed))
             seeds, provider = estimated.seeds, estimated.provider
 
             def per_set(p: int, k: int) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import Any
 from qiskit_ibm_runtime.executor_estimator import Estimator
 from qiskit_ibm_runtime.executor_sampler import Sampler
 
-from processors.backends.provider_jobs import JobTimes, Kind
+from processors.backends.provider_jobs import FinishedJob, JobTimes, Kind
 
 SCRIPT = "script.json"
 DEFAULT_SCRIPT: dict[str, float] = {"queue_s": 1.0, "run_s": 0.2, "throttle": 0, "fail": 0}
@@ -44,6 +44,15 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
+
+
+def _state(meta: dict[str, Any]) -> str:
+    elapsed = time.time() - meta["created"]
+    if elapsed < meta["queue_s"]:
+        return "QUEUED"
+    if elapsed < meta["queue_s"] + meta["run_s"]:
+        return "RUNNING"
+    return "ERROR" if meta["fails"] else "DONE"
 
 
 class FakeRuntimeService:
@@ -84,13 +93,6 @@ class FakeRuntimeService:
             yield script
             _write_json(path, script)
 
-    def _take(self, counter: str) -> bool:
-        with self._locked() as script:
-            if script[counter] > 0:
-                script[counter] -= 1
-                return True
-            return False
-
     def open(self, mode: str, max_time_s: float | None) -> str:
         """Open a session or batch (a file whose ``closed_at`` is null until closed)."""
         mode_id = f"{mode}-{uuid.uuid4().hex[:16]}"
@@ -104,7 +106,7 @@ class FakeRuntimeService:
         """Close a session or batch (again: nothing happens)."""
         path = self.root / "sessions" / f"{mode_id}.json"
         with self._locked():
-            record = json.loads(path.read_text())
+            record = self._session(mode_id)
             if record["closed_at"] is None:
                 record.update(closed_at=time.time(), closed_by=os.getpid())
                 _write_json(path, record)
@@ -120,12 +122,16 @@ class FakeRuntimeService:
         max_execution_s: int | None,
     ) -> str:
         """Accept a job (or refuse it for load, as scripted)."""
-        if self._take("throttle"):
-            raise FakeServiceError("HTTP 429: error code 3458, too many pending jobs (fake)")
-        if mode_id is not None and self.sessions()[mode_id]["closed_at"] is not None:
+        if mode_id is not None and self._session(mode_id)["closed_at"] is not None:
             raise FakeServiceError(f"session {mode_id} is closed; it accepts no new jobs")
         with self._locked() as script:
+            throttled = script["throttle"] > 0
+            fails = not throttled and script["fail"] > 0
+            script["throttle"] -= throttled
+            script["fail"] -= fails
             queue_s, run_s = script["queue_s"], script["run_s"]
+        if throttled:
+            raise FakeServiceError("HTTP 429: error code 3458, too many pending jobs (fake)")
         job_id = f"fake-{uuid.uuid4().hex[:20]}"
         jobs = self.root / "jobs"
         with (jobs / f"{job_id}.pubs").open("wb") as handle:
@@ -133,9 +139,15 @@ class FakeRuntimeService:
         meta = {"job_id": job_id, "backend": self._name, "kind": kind, "seed": seed,
                 "session": mode_id, "tags": list(tags), "max_execution_s": max_execution_s,
                 "created": time.time(), "queue_s": queue_s, "run_s": run_s,
-                "fails": self._take("fail"), "submitted_by": os.getpid()}  # fmt: skip
+                "fails": fails, "submitted_by": os.getpid()}  # fmt: skip
         _write_json(jobs / f"{job_id}.json", meta)  # last: the job exists once this does
         return job_id
+
+    def _session(self, mode_id: str) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(
+            (self.root / "sessions" / f"{mode_id}.json").read_text()
+        )
+        return record
 
     def _meta(self, job_id: str) -> dict[str, Any]:
         path = self.root / "jobs" / f"{job_id}.json"
@@ -146,25 +158,16 @@ class FakeRuntimeService:
 
     def status(self, job_id: str) -> str:
         """Queued, then running, then done (or ERROR, as scripted), by the job's own clock."""
-        meta = self._meta(job_id)
-        elapsed = time.time() - meta["created"]
-        if elapsed < meta["queue_s"]:
-            return "QUEUED"
-        if elapsed < meta["queue_s"] + meta["run_s"]:
-            return "RUNNING"
-        return "ERROR" if meta["fails"] else "DONE"
+        return _state(self._meta(job_id))
 
-    def result(self, job_id: str) -> Any:
+    def result(self, job_id: str) -> FinishedJob:
         """Wait for the job's end; run it on the fake device with its seed."""
         meta = self._meta(job_id)
-        while (state := self.status(job_id)) in ("QUEUED", "RUNNING"):
-            time.sleep(
-                min(
-                    0.05,
-                    max(0.001, meta["created"] + meta["queue_s"] + meta["run_s"] - time.time()),
-                )
-            )
-        if state == "ERROR":
+        created = meta["created"]
+        running = created + meta["queue_s"]
+        finished = running + meta["run_s"]
+        time.sleep(max(0.0, finished - time.time()))
+        if _state(meta) == "ERROR":
             raise FakeServiceError(
                 f"job {job_id} failed: HTTP 503, service temporarily unavailable"
             )
@@ -173,20 +176,8 @@ class FakeRuntimeService:
         primitive: Any = (Sampler if meta["kind"] == "sampler" else Estimator)(mode=self._backend)
         if meta["seed"] is not None:
             primitive.options.simulator.seed_simulator = meta["seed"]
-        return primitive.run(pubs).result()
-
-    def times(self, job_id: str) -> JobTimes | None:
-        """Created, started and finished, from the job's script."""
-        meta = self._meta(job_id)
-        created = meta["created"]
-        running = created + meta["queue_s"]
-        stamps = (created, running, running + meta["run_s"])
-        return JobTimes(*(datetime.fromtimestamp(t, UTC) for t in stamps))
-
-    def session_of(self, job_id: str) -> str | None:
-        """The session or batch the job was submitted into."""
-        session: str | None = self._meta(job_id)["session"]
-        return session
+        times = JobTimes(*(datetime.fromtimestamp(t, UTC) for t in (created, running, finished)))
+        return FinishedJob(primitive.run(pubs).result(), times, meta["session"])
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job ever accepted, oldest first (what a test counts submissions with)."""

@@ -17,7 +17,7 @@ from qiskit_ibm_runtime import Batch, Session
 from qiskit_ibm_runtime.executor_estimator import Estimator
 from qiskit_ibm_runtime.executor_sampler import Sampler
 
-from processors.backends.provider_jobs import JobTimes, Kind
+from processors.backends.provider_jobs import FinishedJob, JobTimes, Kind
 
 
 def _state(job: Any) -> str:
@@ -109,32 +109,27 @@ class LiveGateway:
         """The job's state, as the runtime names it."""
         return _state(self._job(job_id))
 
-    def result(self, job_id: str) -> Any:
-        """Wait for the job; its ``PrimitiveResult``."""
-        return self._job(job_id).result()
-
-    def times(self, job_id: str) -> JobTimes | None:
-        """``created``/``running``/``finished`` from the service's job metrics.
-
-        Asked once per job, after its result: the job is forgotten here afterwards.
-        """
+    def result(self, job_id: str) -> FinishedJob:
+        """Wait for the job; its result, its metrics' timestamps and its session. Forgets it."""
+        job = self._job(job_id)
         try:
-            if self._service is None:
-                return None
-            stamps = self._job(job_id).metrics()["timestamps"]
-            keys = ("created", "running", "finished")
-            return JobTimes(*(datetime.fromisoformat(stamps[k]) for k in keys))
-        except Exception:  # metrics are informative; a result never fails for lack of them
-            return None
+            result = job.result()
+            if self._service is None:  # local testing mode keeps no timestamps or sessions
+                return FinishedJob(result, None, None)
+            return FinishedJob(result, _times(job), getattr(job, "session_id", None))
         finally:
             with self._lock:
                 self._jobs.pop(job_id, None)
 
-    def session_of(self, job_id: str) -> str | None:
-        """The job's session or batch id at the service (None in local testing mode)."""
-        if self._service is None:
-            return None
-        return getattr(self._job(job_id), "session_id", None)
+
+def _times(job: Any) -> JobTimes | None:
+    """``created``/``running``/``finished`` from a service job's metrics."""
+    try:
+        stamps = job.metrics()["timestamps"]
+        keys = ("created", "running", "finished")
+        return JobTimes(*(datetime.fromisoformat(stamps[k]) for k in keys))
+    except Exception:  # metrics are informative; a result never fails for lack of them
+        return None
 
 
 __all__ = ["LiveGateway"]

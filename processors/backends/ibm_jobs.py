@@ -25,6 +25,7 @@ from processors.backends.ibm_modes import ExecutionPolicy, ModeKeeper
 from processors.backends.provider_jobs import (
     FAILED_STATES,
     JobRef,
+    JobTimes,
     Kind,
     RuntimeGateway,
     Tracking,
@@ -120,7 +121,7 @@ class RuntimeJobs:
         self._simulated = simulated
         self._calibration = calibration
         self._keeper = ModeKeeper(gateway, policy)
-        self._durable = bool(getattr(gateway, "durable", False))
+        self._durable = gateway.durable
 
     def run(
         self, kind: Kind, tasks: list[Any], seed: int, tracking: Tracking
@@ -155,16 +156,16 @@ class RuntimeJobs:
                 jobs[job_id] = refs
             for job_id, refs in jobs.items():
                 try:
-                    result = self._gateway.result(job_id)
+                    finished = self._gateway.result(job_id)
                 except Exception as exc:
                     raise BackendError(f"{self._name}: {kind} job failed: {exc}") from exc
-                run = self._provider_run(job_id)
+                run = self._provider_run(job_id, finished.times)
                 for ti, si, ref in refs:
-                    outcomes[ti][si] = _read(kind, result, ref)
+                    outcomes[ti][si] = _read(kind, finished.result, ref)
                     seeds[ti][si] = ref.seed if self._simulated else None
                     runs[ti][si] = run
                 if job_id in adopted:
-                    self._close_foreign(job_id)
+                    self._close_foreign(job_id, finished.session_id)
         finally:
             if fresh:
                 self._keeper.release()
@@ -195,22 +196,20 @@ class RuntimeJobs:
                 states[job_id] = False
         return states[job_id]
 
-    def _provider_run(self, job_id: str) -> ProviderRun | None:
+    def _provider_run(self, job_id: str, times: JobTimes | None) -> ProviderRun | None:
         if not self._durable:
-            self._gateway.times(job_id)  # lets a live gateway forget the job
             return None
-        times = self._gateway.times(job_id)
         queue_ms = None if times is None else times.queue_ms
         execute_ms = None if times is None else times.execute_ms
         return ProviderRun(job_id, queue_ms, execute_ms, self._calibration())
 
-    def _close_foreign(self, job_id: str) -> None:
+    def _close_foreign(self, job_id: str, mode_id: str | None) -> None:
         """A re-attached job's session belonged to a worker that is gone: close it."""
+        if mode_id is None or self._keeper.owns(mode_id):
+            return
         try:
-            mode_id = self._gateway.session_of(job_id)
-            if mode_id is not None and not self._keeper.owns(mode_id):
-                self._gateway.close(mode_id)
-                log.info("%s: closed %s, left open by a stopped worker", self._name, mode_id)
+            self._gateway.close(mode_id)
+            log.info("%s: closed %s, left open by a stopped worker", self._name, mode_id)
         except Exception:  # the provider closes it at its max time; never fail a result for it
             log.exception("%s: could not close the session of job %s", self._name, job_id)
 

@@ -110,8 +110,25 @@ class TracksJobs(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FinishedJob:
+    """A job at its end: its ``PrimitiveResult``, timestamps and session or batch.
+
+    ``times`` is None where the service keeps no timestamps (local testing mode).
+    """
+
+    result: Any
+    times: JobTimes | None
+    session_id: str | None
+
+
 class RuntimeGateway(Protocol):
     """The calls the IBM adapter makes to a runtime service (live or fake)."""
+
+    @property
+    def durable(self) -> bool:
+        """Whether jobs outlive this process, so that they can be re-attached to."""
+        ...
 
     def open(self, mode: str, max_time_s: float | None) -> str:
         """Open a ``session`` or ``batch``; return its id."""
@@ -143,22 +160,18 @@ class RuntimeGateway(Protocol):
         """
         ...
 
-    def result(self, job_id: str) -> Any:
-        """Block until the job is done; return its ``PrimitiveResult`` or raise its error."""
-        ...
+    def result(self, job_id: str) -> FinishedJob:
+        """Block until the job is done; its result, timestamps and session, or raise its error.
 
-    def times(self, job_id: str) -> JobTimes | None:
-        """The job's own timestamps (None where the service keeps none)."""
-        ...
-
-    def session_of(self, job_id: str) -> str | None:
-        """The session or batch the job ran in, if any."""
+        The gateway may forget the job afterwards: each job's result is taken once per run.
+        """
         ...
 
 
 __all__ = [
     "FAILED_STATES",
     "UNTRACKED",
+    "FinishedJob",
     "JobRef",
     "JobTimes",
     "Kind",

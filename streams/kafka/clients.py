@@ -134,10 +134,10 @@ class Publisher:
         with self._lock:
             target = self._produced
         deadline = time.monotonic() + timeout_s
-        while not self._acked_through(target) and time.monotonic() < deadline:
+        while not (done := self._acked_through(target)) and time.monotonic() < deadline:
             self._producer.poll(0.002)
         with self._lock:
-            remaining = sum(1 for seq in self._unacked if seq <= target)
+            remaining = 0 if done else sum(1 for seq in self._unacked if seq <= target)
             errors, self._errors = self._errors, []
         if remaining:
             errors.append(f"{remaining} message(s) still unacknowledged after {timeout_s}s")

@@ -81,8 +81,12 @@ class LocalCluster:
                 }
             )
         )
-        for broker in self.brokers:
-            broker.start(wait=False)
+        try:
+            for broker in self.brokers:
+                broker.start(wait=False)
+        except BrokerError:  # e.g. a port in use: leave no node of a half-started cluster
+            self.stop()
+            raise
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.answering(len(self.brokers)):

@@ -11,6 +11,7 @@ from processors.approval import ApprovalPolicy
 from processors.backends.base import Price
 from processors.backends.ibm_modes import ExecutionPolicy
 from processors.backends.registry import BackendRegistry, build_registry
+from processors.errors import ConfigurationError
 from processors.retries import RetryPolicy
 from processors.validation import Limits
 from schemas import AvroCodec
@@ -39,10 +40,18 @@ def make_backends(settings: Settings) -> BackendRegistry:
     """The backend registry, with optional per-submission overhead (cloud-queue stand-in).
 
     Raises:
-        ConfigurationError: a bad drill or IBM execution mode (checked here, at start).
+        ConfigurationError: a bad drill or IBM execution mode, or a fake IBM service
+            directory that cannot be made (checked here, at start).
 
     """
     prices = {name: Price(**p) for name, p in settings.prices.items()}
+    if settings.ibm_fake_service is not None:
+        try:
+            settings.ibm_fake_service.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"QLOOP_IBM_FAKE_SERVICE {settings.ibm_fake_service}: {exc.strerror}"
+            ) from None
     modes = {"*": "job", **settings.ibm_modes}
     policies = {
         name: ExecutionPolicy(mode, settings.ibm_max_execution_s, settings.ibm_session_idle_s)

@@ -195,3 +195,15 @@ def test_a_secured_cluster_is_refused_in_one_line(tmp_path: Path) -> None:
                  "--data-dir", str(tmp_path))  # fmt: skip
     assert_clear_error(proc, "a local cluster runs PLAINTEXT only")
     assert not (tmp_path / "cluster.json").exists()
+
+
+def test_a_cluster_port_in_use_is_one_line_and_leaves_no_node_running(tmp_path: Path) -> None:
+    base, data = _free_run(3), tmp_path / "cluster"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", base + 1))  # the second node's port
+        sock.listen()
+        proc = qloop("broker", "start", "--nodes", "3", "--port", str(base),
+                     "--data-dir", str(data))  # fmt: skip
+    assert_clear_error(proc, f"port {base + 1} is already in use")
+    # The first node was launched before the second failed: it was stopped again.
+    assert qloop("broker", "status", "--data-dir", str(data)).returncode == 3

@@ -121,8 +121,9 @@ def test_bad_input_is_one_line_before_any_connection(
         ("QLOOP_RATE_LIMITS", '{"acme": {"sets": 5}}', "unknown keys ['sets']"),
         ("QLOOP_DRILL_BACKEND_FAILURES", '{"aer_simulator": "flaky:2"}', "expected transient:N"),
         ("QLOOP_IBM_MODES", '{"*": "turbo"}', "IBM execution mode must be one of"),
+        ("QLOOP_IBM_FAKE_SERVICE", "/dev/null/fake-ibm", "/dev/null/fake-ibm: Not a directory"),
     ],
-    ids=["zero rate", "unknown rate key", "unknown drill", "unknown IBM mode"],
+    ids=["zero rate", "unknown rate key", "unknown drill", "unknown IBM mode", "bad IBM dir"],
 )
 def test_a_worker_refuses_a_bad_policy_in_one_line_before_connecting(
     variable: str, value: str, message: str, tmp_path: Path
