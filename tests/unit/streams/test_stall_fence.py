@@ -73,6 +73,26 @@ def test_nothing_fences_before_the_fence_is_armed() -> None:
     assert len(stalls) == 1
 
 
+def test_a_check_within_the_limit_reads_no_cpu_time() -> None:
+    """Checked per record: the process CPU clock (a walk of every thread) is read only once
+    wall time alone could reach the limit, and the verdict is the same."""
+    clocks, stalls, reads = Clocks(), [], []
+
+    def cpu() -> float:
+        reads.append(clocks.cpu)
+        return clocks.cpu
+
+    fence = StallFence(3.0, on_stall=stalls.append, clock=lambda: clocks.wall, cpu=cpu).arm()
+    reads.clear()
+    for _ in range(100):
+        clocks.advance(wall=0.02, cpu=0.0)  # 2 s in all, frozen throughout: below the limit
+        fence.check()
+    assert reads == [] and stalls == []
+    clocks.advance(wall=1.5, cpu=0.0)
+    fence.check()
+    assert len(reads) == 1 and stalls == [pytest.approx(3.5)]
+
+
 def test_limit_must_exceed_the_beat() -> None:
     with pytest.raises(ValueError, match="beat"):
         StallFence(0.1, beat_s=0.25)
