@@ -14,6 +14,8 @@ from processors.backends.drill import FailingAdapter, parse_drill
 from processors.backends.fake_service import FakeRuntimeService
 from processors.backends.ibm import IBMRuntimeAdapter, fake_backend, runtime_backend
 from processors.backends.ibm_modes import ExecutionPolicy
+from processors.backends.null import NAME as NULL_BACKEND
+from processors.backends.null import NullAdapter
 from processors.backends.overhead import OverheadAdapter
 from processors.errors import BackendNotAllowedError
 
@@ -32,6 +34,8 @@ def _build(
     policy = (policies or {}).get(name) or (policies or {}).get("*")
     if name == "aer_simulator":
         return AerAdapter(name, price=price)
+    if name == NULL_BACKEND:
+        return NullAdapter(price)
     if name == "aer_simulator_noisy":
         return AerAdapter(name, noise_model=default_noise_model(), price=price)
     if name.startswith("fake_"):
@@ -54,8 +58,9 @@ class BackendRegistry:
     """Builds each allowed adapter once, on first use, and hands out the same instance.
 
     Names: ``aer_simulator``, ``aer_simulator_noisy``, ``fake_<device>`` (qiskit-ibm-runtime
-    local testing mode, e.g. ``fake_manila``) and ``ibm_<device>`` (real service; needs
-    ``QLOOP_IBM_TOKEN`` and ``QLOOP_IBM_INSTANCE``).
+    local testing mode, e.g. ``fake_manila``), ``ibm_<device>`` (real service; needs
+    ``QLOOP_IBM_TOKEN`` and ``QLOOP_IBM_INSTANCE``) and ``null`` (instant fixed outcomes, for
+    measuring the plumbing; never in the default allow-list).
 
     Args:
         allowed: Names that may be built; None allows every name the factory knows.

@@ -27,7 +27,9 @@ class QloopRun:
     failed: int
 
 
-def _updates(workload: BenchCase, values: Values, experiment: str) -> Iterator[ParameterUpdate]:
+def _updates(
+    workload: BenchCase, values: Values, experiment: str, backend: str
+) -> Iterator[ParameterUpdate]:
     # A generator: each update is stamped (produced_at) right before it is produced.
     for row in values:
         yield new_update(
@@ -36,6 +38,7 @@ def _updates(workload: BenchCase, values: Values, experiment: str) -> Iterator[P
             experiment_id=experiment,
             primitive=workload.primitive,
             shots=workload.shots,
+            backend=backend,
         )
 
 
@@ -46,12 +49,13 @@ def run_qloop(
     *,
     dsn: str | None,
     timeout_s: float = 600.0,
+    backend: str = "aer_simulator",
 ) -> QloopRun:
     """Produce every set, wait for the results (and, with ``dsn``, the stored rows)."""
     experiment = f"bench-{workload.name}-{uuid.uuid4().hex[:8]}"
     wall0 = datetime.now(UTC)
     started = time.perf_counter()
-    futures = client.submit(_updates(workload, values, experiment))
+    futures = client.submit(_updates(workload, values, experiment, backend))
     results: list[JobResult] = [f.result(timeout_s) for f in futures.values()]
     seconds_results = time.perf_counter() - started
     seconds_stored = seconds_results

@@ -89,7 +89,7 @@ def _time_limit(runner: DirectRunner, w: BenchCase, values: Values, s: _Samples)
     s.limit_best.append(",".join(f"{k}={v}" for k, v in LIMIT_OPTIONS[best].items()))
 
 
-def _bench_settings(data_dir: Path, **overrides: Any) -> Settings:
+def bench_settings(data_dir: Path, **overrides: Any) -> Settings:
     from streams.local.broker import free_port
 
     base = {
@@ -119,7 +119,7 @@ def run_bench(quick: bool, json_out: bool) -> dict[str, Any]:
     runner = DirectRunner()
     began = time.perf_counter()
     data_dir = Path(tempfile.mkdtemp(prefix="qloop-bench-"))
-    settings = _bench_settings(data_dir / "main")
+    settings = bench_settings(data_dir / "main")
     out: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": quick,
@@ -230,7 +230,7 @@ def _remote(
 
     n, reps, sample = 100, 3, (3 if quick else 10)
     console.print(f"[bold]remote[/]: {overhead_ms:.0f} ms per submission, N={n}")
-    settings = _bench_settings(
+    settings = bench_settings(
         data_dir / "remote", kafka_bootstrap=base.bootstrap, backend_overhead_ms=overhead_ms
     )
     qloop_s: list[float] = []

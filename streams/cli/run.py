@@ -83,8 +83,24 @@ def bench_cmd(
         bool, typer.Option("--quick", help="N = 1,000 only (about 2 minutes).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="'null': time qloop's plumbing alone against an instant backend "
+            "(sets/s, CPU per set and sets per core-second) instead of the simulator.",
+        ),
+    ] = "aer_simulator",
 ) -> None:
     """Benchmark qloop against the raw simulator limit and the naive way."""
+    if backend not in ("aer_simulator", "null"):
+        raise fail(f"--backend must be aer_simulator or null, not {backend!r}", 2)
+    if backend == "null":
+        from streams.bench.plumbing import bench_plumbing
+
+        report = bench_plumbing(quick)
+        print(json.dumps(report, indent=None if as_json else 2))  # noqa: T201 - the output
+        return
     from streams.bench import run_bench
 
     report = run_bench(quick, as_json)

@@ -125,3 +125,19 @@ def test_targets_and_markdown() -> None:
     table = markdown_table(out)
     assert table.count("\n") == 4  # header, rule, three rows
     assert "20.0*" not in table and "1.0*" in table  # extrapolated naive is starred
+
+
+def test_plumbing_summary_counts_qloop_cpu_and_leaves_the_broker_beside_it() -> None:
+    from streams.bench.plumbing import _summary
+
+    rows = [
+        {"stored_s": s, "results_s": s - 0.1, "worker_us": w, "client_and_sink_us": c,
+         "broker_us": 900.0, "failed": 0}
+        for s, w, c in ((2.0, 300.0, 200.0), (4.0, 700.0, 300.0), (2.5, 400.0, 100.0))
+    ]  # fmt: skip
+    out = _summary(1000, rows)
+    assert out["sets_per_s"]["stored"] == 400.0  # the median run: 2.5 s
+    assert out["cpu_us_per_set"] == {
+        "worker": 400.0, "client_and_sink": 200.0, "qloop": 600.0, "broker": 900.0
+    }  # fmt: skip
+    assert out["sets_per_core_s"] == round(1e6 / 600, 1)

@@ -138,3 +138,14 @@ def test_a_worker_refuses_a_bad_policy_in_one_line_before_connecting(
     assert done.returncode == 1
     assert len(lines) == 1 and lines[0].startswith("error: refusing to start: "), lines
     assert message in lines[0], lines
+
+
+def test_an_unknown_bench_backend_is_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "streams", "bench", "--backend", "ibm_kyiv"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --backend must be aer_simulator or null, not 'ibm_kyiv'"
+    ]
