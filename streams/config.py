@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # topology share a worker and its submissions whatever key their producer used. Off: each
     # update is batched by the worker that owns its input partition (one hop less).
     route_by_topology: bool = True
+    # With routing on, a bulk update whose topology's partition this worker reads anyway is
+    # batched where it enters instead of going through the internal topic (a third of the
+    # CPU per set, measured). Off: every update takes the hop.
+    route_shortcut: bool = True
     compile_cache_size: int = 256
     # ClickHouse sink: a block is inserted at this many rows or this age, whichever comes first,
     # and as soon as the consumer is caught up when ``sink_flush_when_idle`` (low latency to

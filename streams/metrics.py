@@ -104,6 +104,11 @@ class WorkerCollector:
             ("qloop_dead_letters", "Dead letters published by this worker.", stats.dead_letters),
             ("qloop_duplicates", "Redelivered copies acknowledged without work.", stats.duplicates),
             ("qloop_updates_routed", "Updates forwarded by topology (hop 1).", stats.routed),
+            (
+                "qloop_updates_batched_at_entry",
+                "Bulk updates batched at hop 1: their topology's partition is this worker's.",
+                stats.shortcuts,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         closed = CounterMetricFamily(

@@ -287,6 +287,13 @@ def align_config(
     return True
 
 
+def partition_count(conf: dict[str, Any], topic: str, timeout_s: float = 10.0) -> int:
+    """How many partitions ``topic`` has now (0 when the broker does not know it)."""
+    admin = AdminClient(with_client_logger(conf))
+    meta = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    return len(meta.partitions) if meta is not None and meta.error is None else 0
+
+
 def _single_node(admin: AdminClient, timeout_s: float) -> bool:
     return len(admin.list_topics(timeout=timeout_s).brokers) == 1
 
@@ -314,5 +321,6 @@ __all__ = [
     "align_config",
     "create_topics",
     "ledger_config",
+    "partition_count",
     "tenant_specs",
 ]

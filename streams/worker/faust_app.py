@@ -16,7 +16,7 @@ import faust
 
 from processors.pending import SourceRef
 from streams.config import Settings
-from streams.kafka.topics import TopicNames
+from streams.kafka.topics import TopicNames, partition_count
 from streams.ledger.kafka_store import KafkaLedgerStore
 from streams.worker.pipeline import ProcessingPipeline
 from streams.worker.routing import origin_of
@@ -98,6 +98,7 @@ def faust_app(
 
     async def on_revoked(_app: Any, revoked: Any, **_kw: Any) -> None:
         pipeline.rebalance_epoch += 1
+        pipeline.shortcut.clear()
         # Finish what was taken from the revoked partitions so their offsets commit before
         # another worker takes over; then make sure the ledger has everything it wrote.
         await pipeline.drain()
@@ -112,6 +113,11 @@ def faust_app(
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, store.catch_up)
         await loop.run_in_executor(None, store.reconcile)
+        if settings.route_by_topology and settings.route_shortcut:
+            hop_two, conf = topics.by_topology, settings.librdkafka_config()
+            count = await loop.run_in_executor(None, partition_count, conf, hop_two)
+            owned = [tp.partition for tp in assigned if tp.topic == hop_two]
+            pipeline.shortcut.assign(owned, count)
 
     app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
     return app

@@ -33,7 +33,7 @@ from streams.tracing import traced_batch
 from streams.worker.approval_gate import ApprovalGate, intercept
 from streams.worker.parking import Ack, Parked, TemplateParking
 from streams.worker.rate_limits import TenantRateLimits
-from streams.worker.routing import origin_headers
+from streams.worker.routing import TopologyShortcut, origin_headers
 from streams.worker.stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class ProcessingPipeline:
             results_topic=topics.tenant_results if tenant_topics else None,
         )
         self.parking = TemplateParking(templates, self._accept, wait_s=template_wait_s)
+        self.shortcut = TopologyShortcut()
         self.stats = PipelineStats()
 
     async def on_input(
@@ -130,7 +131,8 @@ class ProcessingPipeline:
 
         Every check happens here, once per input (dead letters name the input's own offset);
         the accepted bytes go unchanged to ``updates-by-topology``, where :meth:`on_message`
-        of the worker that owns the topology's partition batches them.
+        of the worker that owns the topology's partition batches them. When that worker is
+        this one, a bulk set is batched here instead (:class:`TopologyShortcut`).
         """
         await self._take(value, SourceRef(topic, partition, offset), ack, route=True, gate=True)
 
@@ -182,12 +184,14 @@ class ProcessingPipeline:
         if gate and await intercept(gate, pending, ack, self.ledger, self._pool):
             return
         if item.route:
-            topics, topology = self.ledger.topics, pending.template.topology_key
-            lane = Lane.of(decoded)
-            hop = topics.by_topology_interactive if lane is Lane.INTERACTIVE else topics.by_topology
-            self.ledger.forward(hop, topology, pending.raw, ack, origin_headers(source))
-            self.stats.routed += 1
-            return
+            urgent, topology = Lane.of(decoded) is Lane.INTERACTIVE, pending.template.topology_key
+            if urgent or not self.shortcut.owns(topology):
+                topics = self.ledger.topics
+                hop = topics.by_topology_interactive if urgent else topics.by_topology
+                self.ledger.forward(hop, topology, pending.raw, ack, origin_headers(source))
+                self.stats.routed += 1
+                return
+            self.stats.shortcuts += 1  # its hop-2 partition is this worker's: batch it here
         placement = self.placement
         if placement is not None and decoded.backend in placement.classes:
             running = dict(self._running)

@@ -23,6 +23,8 @@ class PipelineStats:
     results: int = 0
     duplicates: int = 0
     routed: int = 0
+    #: Bulk sets batched where they entered: their hop-2 partition is this worker's.
+    shortcuts: int = 0
     submissions: int = 0
     batch_sizes: Counter[int] = field(default_factory=Counter)  # size -> batches (bounded)
 

@@ -32,7 +32,7 @@ from schemas import AvroCodec, JobResult, ParameterUpdate, Primitive
 from streams.kafka.topics import TopicNames
 from streams.ledger.memory import EventLog, MemoryLedgerStore, MemoryOutbox
 from streams.worker.pipeline import ProcessingPipeline
-from streams.worker.routing import origin_of
+from streams.worker.routing import origin_of, topology_partition
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 TOPICS = TopicNames("t.")
@@ -400,6 +400,42 @@ def test_hop_one_forwards_by_topology_and_hop_two_batches_templates_together() -
     (job,) = h.outbox.records(TOPICS.jobs)
     assert set(job.template_ids) == {TEMPLATE.template_id, twin.template_id}
     assert sorted(r.event_id for r in h.results()) == sorted(u.event_id for u in updates)
+
+
+def test_hop_one_batches_a_bulk_set_itself_when_it_owns_the_topology_partition() -> None:
+    """The shortcut: no forward when the topology's hop-2 partition is this worker's.
+
+    Interactive sets still take their lane's hop; owning another partition changes nothing.
+    """
+    h = Harness(max_batch=2)
+    mine = topology_partition(TEMPLATE.topology_key, 8)
+    bulk = [_update(), _update()]
+    urgent = _update(priority=5)
+
+    async def main() -> None:
+        h.pipeline.shortcut.assign([(mine + 1) % 8], 8)  # another partition: still forwarded
+        await h.pipeline.on_input(CODEC.encode(bulk[0]), "t.updates", 0, 0, h.ack(0))
+        await h.pipeline.tick()
+        assert [t for t, _k, _v in h.outbox.delivered] == [TOPICS.by_topology]
+        h.pipeline.shortcut.assign([mine], 8)
+        await h.pipeline.on_input(CODEC.encode(urgent), "t.updates", 0, 1, h.ack(1))
+        for offset, u in enumerate(bulk, start=2):
+            await h.pipeline.on_input(CODEC.encode(u), "t.updates", 0, offset, h.ack(offset))
+        await h.pipeline.drain()
+        h.pipeline.close()
+
+    asyncio.run(main())
+    hops = [t for t, _k, _v in h.outbox.delivered if t.startswith("t.updates")]
+    assert hops == [TOPICS.by_topology, TOPICS.by_topology_interactive]
+    assert (h.pipeline.stats.routed, h.pipeline.stats.shortcuts) == (2, 2)
+    # Both bulk copies were batched at entry, acked on their input offsets; the first one's
+    # forwarded copy is a duplicate of work now done, for hop 2 to drop.
+    assert sorted(r.event_id for r in h.results()) == sorted({u.event_id for u in bulk})
+    assert sorted(h.acked()) == [0, 1, 2, 3]
+    h.pipeline.shortcut.clear()
+    assert not h.pipeline.shortcut.owns(TEMPLATE.topology_key)
+    h.pipeline.shortcut.assign([mine], 0)  # the partition count could not be read
+    assert not h.pipeline.shortcut.owns(TEMPLATE.topology_key)
 
 
 def test_a_validate_stage_dead_letter_names_the_writer_schema() -> None:
