@@ -200,13 +200,15 @@ def processor_group(topics: TopicNames) -> str:
 
 
 def batched_topic(settings: Settings) -> str:
-    """The topic whose committed offsets mean "result durable": the last hop's input.
+    """The topic whose committed offsets mean "result durable" in a one-worker stack.
 
-    With topology routing the input topic is committed once an update is forwarded; the
-    routed topic is committed once its result is published.
+    Routing off, or on with the shortcut (the one worker owns every hop-2 partition, so it
+    batches every bulk update where it enters): the input topic. Routing on without the
+    shortcut: the routed topic (the input is committed once an update is forwarded).
     """
     topics = TopicNames(settings.topic_prefix)
-    return topics.by_topology if settings.route_by_topology else topics.updates
+    hops = settings.route_by_topology and not settings.route_shortcut
+    return topics.by_topology if hops else topics.updates
 
 
 __all__ = [
