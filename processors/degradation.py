@@ -1,10 +1,15 @@
-"""Graceful degradation: what runs when a batch's backend is marked down.
+"""Graceful degradation: what runs when a batch's backend is marked down or would be too late.
 
 A device marked down (``qloop backends down``) is replaced, for the tenants whose policy allows
 it, by a local simulator with that device's coupling map, basis gates and calibrated noise: the
 results come back ``DEGRADED``, with the reason and the simulator that ran them, never silently
 as if the device had. Sets of other tenants, and sets for a backend that has no stand-in (a
 simulator), fail as ``backend_unavailable`` before anything is charged.
+
+A set whose device is up but whose predicted wait would miss its deadline is sent to the same
+stand-in by placement (:mod:`processors.placement`), for the tenants whose policy allows it: its
+backend becomes ``stand-in:<device>`` (:mod:`processors.stand_in`), so it is batched apart from the
+device's other sets, and its result is ``DEGRADED`` with why.
 """
 
 from __future__ import annotations
@@ -70,9 +75,19 @@ def unavailable(message: str) -> Outcome:
     )
 
 
-def plan(adapter: BackendAdapter, why: str, policy: DegradationPolicy) -> Degraded:
-    """Decide how a batch for ``adapter``, marked down because ``why``, is served."""
-    reason = f"{adapter.name} is marked down: {why}" if why else f"{adapter.name} is marked down"
+def plan(
+    adapter: BackendAdapter, why: str, policy: DegradationPolicy, *, late: bool = False
+) -> Degraded:
+    """Decide how a batch for ``adapter``, marked down because ``why``, is served.
+
+    ``late``: the device is up, but its predicted wait would miss the sets' deadlines.
+    """
+    if late:
+        reason = f"{adapter.name} would miss the deadline: {why}"
+    elif why:
+        reason = f"{adapter.name} is marked down: {why}"
+    else:
+        reason = f"{adapter.name} is marked down"
     stand_in = adapter.fallback() if isinstance(adapter, HasFallback) else None
     if stand_in is None:  # every set fails alike: the caller turns the plan into one outcome
         return Degraded(None, reason, lambda _pending: None)
@@ -84,4 +99,11 @@ def plan(adapter: BackendAdapter, why: str, policy: DegradationPolicy) -> Degrad
     )
 
 
-__all__ = ["NO_STAND_IN", "DegradationPolicy", "Degraded", "HasFallback", "plan", "unavailable"]
+__all__ = [
+    "NO_STAND_IN",
+    "DegradationPolicy",
+    "Degraded",
+    "HasFallback",
+    "plan",
+    "unavailable",
+]

@@ -29,6 +29,7 @@ from processors.job_book import ProviderJobBook
 from processors.pending import PendingSet
 from processors.results import Outcome, make_result
 from processors.retries import RetryPolicy
+from processors.stand_in import stood_in_for
 from processors.submission import submit
 from processors.validation import Limits, Rejection
 from schemas import (
@@ -126,11 +127,15 @@ class BatchExecutor:
         before this returns, under the admission lock; if it raises, nothing may be submitted
         and the error propagates.
         """
-        backend = self._backend(batch.backend)
+        device = stood_in_for(batch.backend)  # sent to a stand-in by placement: it was late
+        name = device or batch.backend
+        backend = self._backend(name)
         degraded = None
-        why = None if self._marked_down is None else self._marked_down(batch.backend)
-        if why is not None and not isinstance(backend, Outcome):
-            degraded = plan(backend, why, self._degradation)
+        why = None if self._marked_down is None else self._marked_down(name)
+        if not isinstance(backend, Outcome) and (why is not None or device is not None):
+            late = why is None
+            because = LATE if late else why or ""
+            degraded = plan(backend, because, self._degradation, late=late)
             backend = degraded.adapter or unavailable(f"{degraded.reason}; {NO_STAND_IN}")
         refusals = [r for r in (self._approval,) if r is not None]
         if degraded is not None:
@@ -254,6 +259,11 @@ class BatchExecutor:
                 error_code=ErrorCode.BACKEND_ERROR,
                 error_message=f"backend {name!r} unavailable: {type(exc).__name__}",
             )
+
+
+#: Why a ``stand-in:<device>`` batch did not run on the device (each set's placement label
+#: has its own figures: predicted wait and time left).
+LATE = "its predicted wait was longer than the time left before the sets' deadlines"
 
 
 def _degraded(outcome: Outcome, message: str, ran_on: str) -> Outcome:

@@ -12,6 +12,12 @@ so that the down-backend policy applies (a stand-in simulator for tenants that a
 The predicted wait of a backend is its recent seconds per submission (an exponential moving
 average of what this worker measured) times the submissions ahead of the set: those running
 here, plus the provider's own queue where it reports one (IBM's ``pending_jobs``).
+
+A set that would miss its deadline on the device chosen (named, or the class member with the
+shortest wait) goes to that device's stand-in simulator instead, when its tenant's degradation
+policy allows it and the device has one: its backend becomes ``stand-in:<device>``
+(:mod:`processors.degradation`) and its result comes back ``DEGRADED`` with the reason. Other
+tenants' sets run on the device anyway.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from processors.backends.base import BackendAdapter
+from processors.degradation import DegradationPolicy, HasFallback
 from processors.pending import PendingSet
+from processors.stand_in import stand_in_name
 
 #: Labels a placed set's result carries: the class it asked for, and why this member.
 CLASS_LABEL = "qloop.backend_class"
@@ -69,6 +77,7 @@ class Placement:
         model: Seconds per submission per backend.
         now: The wall clock (UTC), to compare with deadlines.
         default_shots: The shots of a set that names none (for its cost).
+        degradation: The tenants whose late sets may run on a stand-in simulator.
 
     """
 
@@ -80,13 +89,23 @@ class Placement:
         model: QueueModel,
         now: Callable[[], datetime],
         default_shots: int = 1024,
+        degradation: DegradationPolicy | None = None,
     ) -> None:
         self.classes = {name: tuple(members) for name, members in classes.items()}
+        self._degradation = degradation or DegradationPolicy()
+        self._stands_in: dict[str, bool] = {}
         self._backends = backends
         self._marked_down = marked_down
         self.model = model
         self._now = now
         self._default_shots = default_shots
+
+    def applies(self, update: PendingSet) -> bool:
+        """Whether :meth:`place` may change the set: a class, or a deadline it could miss."""
+        u = update.update
+        if u.backend in self.classes:
+            return True
+        return u.deadline is not None and self._degradation.allows(u.tenant)
 
     def place(self, pending: PendingSet, running: Mapping[str, int]) -> PendingSet | str:
         """The set with its backend chosen, or why no member of its class can take it.
@@ -96,7 +115,7 @@ class Placement:
         update = pending.update
         members = self.classes.get(update.backend)
         if members is None:
-            return pending
+            return self._in_time(pending, running)
         width = pending.template.num_qubits
         up: list[Candidate] = []
         down: list[str] = []
@@ -129,10 +148,46 @@ class Placement:
         if not fits:
             best = min(up, key=lambda c: c.wait_s)
             why = f"none meets the deadline; shortest predicted wait ({best.wait_s:.1f} s)"
+            if self._may_stand_in(pending, best.name):
+                return self._resolved(pending, stand_in_name(best.name), f"{why}; stand-in")
             return self._resolved(pending, best.name, why)
         best = min(fits, key=lambda c: (c.cost, c.wait_s))
         why = f"cheapest of {len(fits)} (cost {best.cost:g}, predicted wait {best.wait_s:.1f} s)"
         return self._resolved(pending, best.name, why)
+
+    def _in_time(self, pending: PendingSet, running: Mapping[str, int]) -> PendingSet:
+        """A named device, up, whose predicted wait misses the deadline: its stand-in."""
+        update = pending.update
+        if update.deadline is None or not self._may_stand_in(pending, update.backend):
+            return pending
+        if self._marked_down(update.backend) is not None:
+            return pending  # the down-backend policy decides, at admission
+        adapter = self._backends(update.backend)
+        queued = getattr(adapter, "pending_jobs", None)
+        ahead = running.get(update.backend, 0) + (queued() if callable(queued) else 0)
+        wait = self.model.per_submission(update.backend) * (ahead + 1)
+        left = (update.deadline - self._now()).total_seconds()
+        if wait <= left:
+            return pending
+        why = f"predicted wait {wait:.1f} s, {max(left, 0.0):.1f} s to the deadline; stand-in"
+        labels = {**update.labels, REASON_LABEL: why}
+        backend = stand_in_name(update.backend)
+        return replace(pending, update=replace(update, backend=backend, labels=labels))
+
+    def _may_stand_in(self, pending: PendingSet, device: str) -> bool:
+        """The tenant accepts degraded results and ``device`` has a stand-in simulator."""
+        if not self._degradation.allows(pending.update.tenant):
+            return False
+        known = self._stands_in.get(device)
+        if known is None:
+            try:
+                adapter = self._backends(device)
+            except Exception:  # not allowed, unknown: admission refuses it
+                return False
+            # Built once per device: a stand-in's noise model is made from its calibration.
+            known = isinstance(adapter, HasFallback) and adapter.fallback() is not None
+            self._stands_in[device] = known
+        return known
 
     @staticmethod
     def _resolved(pending: PendingSet, backend: str, why: str) -> PendingSet:

@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from processors.pending import PendingSet
+from processors.stand_in import asked_for
 from schemas import ErrorCode, JobResult, Reproducibility, ResultStatus, Timings
 
 CODE_VERSION_ENV = "QLOOP_CODE_VERSION"
@@ -116,7 +117,7 @@ def make_result(
         tenant=update.tenant,
         template_id=update.template_id,
         topology_key=pending.template.topology_key,
-        backend=update.backend,
+        backend=asked_for(update.backend),
         primitive=update.primitive,
         status=outcome.status,
         parameters=update.parameters,
@@ -134,7 +135,7 @@ def make_result(
             package_versions=dict(package_versions()),
             code_version=code_version(),
             transpiler_settings=dict(outcome.transpiler_settings),
-            backend_name=outcome.backend_name or update.backend,
+            backend_name=outcome.backend_name or asked_for(update.backend),
             seed_simulator=outcome.seed_simulator,
             seed_transpiler=outcome.seed_transpiler,
             calibration_id=outcome.calibration_id,

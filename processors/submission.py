@@ -28,6 +28,7 @@ from processors.job_book import ProviderJobBook
 from processors.pending import PendingSet
 from processors.results import Outcome
 from processors.retries import RetryPolicy, call_with_retries, is_transient
+from processors.stand_in import asked_for
 from processors.templates import observable_of
 from schemas import CircuitTemplate, ErrorCode, JobSubmitted, Primitive, ResultStatus
 
@@ -112,7 +113,7 @@ def submit(
     submitted_at = now()
     job = JobSubmitted(
         job_id=job_id,
-        backend=batch.backend,
+        backend=asked_for(batch.backend),
         primitive=batch.primitive,
         event_ids=tuple(a.pending.update.event_id for a in admitted),
         template_ids=tuple(dict.fromkeys(a.pending.update.template_id for a in admitted)),

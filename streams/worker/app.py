@@ -129,6 +129,7 @@ class Worker:
                 QueueModel(),
                 lambda: datetime.now(UTC),
                 settings.default_shots,
+                DegradationPolicy.of(settings.degrade_tenants),
             ),
         )
         app = faust_app(settings, topics, pipeline, store)

@@ -193,7 +193,7 @@ class ProcessingPipeline:
                 return
             self.stats.shortcuts += 1  # its hop-2 partition is this worker's: batch it here
         placement = self.placement
-        if placement is not None and decoded.backend in placement.classes:
+        if placement is not None and placement.applies(pending):
             running = dict(self._running)
             placed = await asyncio.get_running_loop().run_in_executor(
                 self._pool, placement.place, pending, running

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pipeline_support import run_qloop, sampler_circuit, stack_settings, wait_for_sink, wait_until
 
 from processors import make_template
-from schemas import CircuitTemplate, ErrorCode, JobResult, ResultStatus
+from schemas import CircuitTemplate, ErrorCode, JobResult, ParameterUpdate, ResultStatus
 from sinks import query
 from streams.client import QloopClient, new_update
 from streams.local.stack import LocalStack
@@ -154,3 +156,56 @@ def test_a_class_request_goes_to_the_cheapest_member_that_is_up(stack: LocalStac
         assert sum((during.counts or {}).values()) == 200
         assert run_qloop(stack.settings, "backends", "up", DEVICE).returncode == 0
         wait_until(lambda: placed().backend == DEVICE, 60, "placement back on fake_manila")
+
+
+@pytest.fixture
+def slow_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[LocalStack]:
+    """Every device submission takes 3 s more (a cloud queue); the stand-in does not."""
+    settings = stack_settings(
+        kafka_bootstrap, tmp_path / "slow", max_wait_ms=100, degrade_tenants=("drill",),
+        backend_overhead_ms=3000,
+    )  # fmt: skip
+    with LocalStack(settings) as running:
+        yield running
+        running.check()
+
+
+def test_a_set_that_would_miss_its_deadline_runs_on_the_stand_in(slow_stack: LocalStack) -> None:
+    """The device is up but its measured 3 s per submission misses a 2 s deadline: a tenant
+    that allows it gets DEGRADED from the stand-in, saying why; another tenant's set runs late
+    on the device; a set without a deadline is never degraded."""
+    template = make_template(sampler_circuit(2, prefix="dl"), "deadline")
+
+    def update(tenant: str, deadline_s: float | None) -> ParameterUpdate:
+        u = new_update(template, [0.5, 0.1, 0.7, 0.2], experiment_id="deadline",
+                       tenant=tenant, backend=DEVICE, shots=300)  # fmt: skip
+        if deadline_s is None:
+            return u
+        return replace(u, deadline=datetime.now(UTC) + timedelta(seconds=deadline_s))
+
+    with QloopClient(slow_stack.settings) as client:
+        client.register_template(template)
+        (warm,) = client.evaluate([update("drill", None)], 120)  # the worker learns 3 s
+        assert warm.status is ResultStatus.SUCCEEDED and warm.job_id
+        late = client.evaluate([update("drill", 2.0) for _ in range(3)], 120)
+        strict = client.evaluate([update("strict", 2.0)], 120)
+        undated = client.evaluate([update("drill", None)], 120)
+    for r in late:
+        assert r.status is ResultStatus.DEGRADED and r.backend == DEVICE
+        assert r.reproducibility.backend_name == f"aer_simulator@{DEVICE}"
+        assert (r.error_message or "").startswith(f"{DEVICE} would miss the deadline")
+        assert r.labels["qloop.placement"].endswith("to the deadline; stand-in")
+        assert sum((r.counts or {}).values()) == 300
+    assert len({r.job_id for r in late}) == 1  # batched together, apart from the device's sets
+    (on_device,) = strict
+    assert on_device.status is ResultStatus.SUCCEEDED
+    assert on_device.reproducibility.backend_name == DEVICE
+    assert undated[0].status is ResultStatus.SUCCEEDED
+    wait_for_sink(slow_stack, [r.event_id for r in late])
+    _c, rows = query(
+        slow_stack.settings.dsn,
+        "SELECT count() FROM qloop.results FINAL WHERE status = 'DEGRADED' "
+        "AND backend = {b:String} AND event_id IN {ids:Array(String)}",
+        {"b": DEVICE, "ids": [r.event_id for r in late]},
+    )
+    assert rows == [(3,)]

@@ -76,3 +76,24 @@ def test_a_simulator_marked_down_has_no_stand_in(sampler_template) -> None:
     for r in outcome.results:
         assert r.status is ResultStatus.FAILED and r.job_id is None
         assert "no simulator stands in for it" in (r.error_message or "")
+
+
+def test_a_batch_sent_to_the_stand_in_for_lateness_is_degraded_and_names_the_device(
+    sampler_template,
+) -> None:
+    """Placement gave these sets ``stand-in:fake_manila``: the device is up but too slow."""
+    executor = _executor({}, {"acme"})
+    pendings = [
+        make_pending(sampler_template, backend="stand-in:fake_manila", tenant="acme", shots=100)
+        for _ in range(2)
+    ]
+    outcome = executor.execute(_batch(pendings))
+    assert outcome.job is not None and outcome.job.backend == "fake_manila"
+    for r in outcome.results:
+        assert r.status is ResultStatus.DEGRADED and r.backend == "fake_manila"
+        assert r.reproducibility.backend_name == "aer_simulator@fake_manila"
+        assert (r.error_message or "").startswith("fake_manila would miss the deadline: ")
+        assert sum((r.counts or {}).values()) == 100 and r.cost == 0.0
+    # The same device, asked for without a deadline, is not degraded.
+    plain = executor.execute(_batch([make_pending(sampler_template, backend="fake_manila")]))
+    assert plain.results[0].status is ResultStatus.SUCCEEDED

@@ -10,6 +10,7 @@ from proc_factories import NOW, ansatz, make_pending
 
 from processors import make_template
 from processors.backends.base import Price
+from processors.degradation import DegradationPolicy
 from processors.errors import BackendNotAllowedError
 from processors.placement import CLASS_LABEL, REASON_LABEL, Placement, QueueModel
 
@@ -25,10 +26,19 @@ class Stub:
         return self.queued
 
 
+@dataclass
+class Device(Stub):
+    """A device with a stand-in simulator (as IBM devices have)."""
+
+    def fallback(self) -> Stub:
+        return Stub(f"aer_simulator@{self.name}", self.num_qubits, Price())
+
+
 BACKENDS = {
     "cheap_small": Stub("cheap_small", 3, Price(per_shot=1e-5)),
     "dear_big": Stub("dear_big", 127, Price(per_shot=1e-4)),
     "free_sim": Stub("free_sim", 30, Price()),
+    "device": Device("device", 27, Price(per_shot=1e-4)),
 }
 
 
@@ -38,15 +48,21 @@ def _backends(name: str) -> Stub:
     return BACKENDS[name]
 
 
-def _placement(down: set[str] = frozenset(), model: QueueModel | None = None) -> Placement:  # type: ignore[assignment]
+def _placement(
+    down: set[str] = frozenset(),  # type: ignore[assignment]
+    model: QueueModel | None = None,
+    degrade: tuple[str, ...] = (),
+) -> Placement:
     classes = {
         "hardware": ("cheap_small", "dear_big", "ghost"),
         "simulator": ("free_sim",),
         "nowhere": ("ghost",),
+        "devices": ("device",),
     }
     return Placement(
         classes, _backends, lambda n: "down" if n in down else None,  # type: ignore[arg-type]
         model or QueueModel(initial_s=1.0), lambda: NOW, default_shots=1000,
+        degradation=DegradationPolicy.of(degrade),
     )  # fmt: skip
 
 
@@ -112,3 +128,42 @@ def test_the_queue_model_is_a_moving_average() -> None:
     model.observe("b", 4.0)
     model.observe("b", 8.0)
     assert model.per_submission("b") == pytest.approx(6.0)
+
+
+def test_a_late_set_goes_to_the_stand_in_only_when_its_tenant_allows_it(three_qubits) -> None:
+    model = QueueModel(initial_s=1.0)
+    model.observe("device", 20.0)  # 20 s per submission, one running: 40 s to wait
+    soon = make_pending(three_qubits, backend="device", deadline=NOW + timedelta(seconds=5))
+    allowing = _placement(model=model, degrade=(soon.update.tenant,))
+    assert allowing.applies(soon)
+    placed = allowing.place(soon, {"device": 1})
+    assert not isinstance(placed, str) and placed.update.backend == "stand-in:device"
+    assert placed.update.labels[REASON_LABEL] == (
+        "predicted wait 40.0 s, 5.0 s to the deadline; stand-in"
+    )
+    # Another tenant's set runs on the device anyway, and placement is not even asked.
+    assert not _placement(model=model, degrade=("someone-else",)).applies(soon)
+    assert _placement(model=model).place(soon, {"device": 1}) is soon
+    # In time, without a deadline, marked down (admission's policy) or without a stand-in:
+    # the set keeps the device it named.
+    later = replace(soon, update=replace(soon.update, deadline=NOW + timedelta(minutes=5)))
+    assert allowing.place(later, {"device": 1}) is later
+    undated = replace(soon, update=replace(soon.update, deadline=None))
+    assert not allowing.applies(undated) and allowing.place(undated, {}) is undated
+    down = _placement(down={"device"}, model=model, degrade=(soon.update.tenant,))
+    assert down.place(soon, {"device": 1}) is soon
+    model.observe("dear_big", 60.0)
+    plain = replace(soon, update=replace(soon.update, backend="dear_big"))
+    assert allowing.place(plain, {}) is plain  # a Stub has no fallback()
+
+
+def test_a_class_member_that_would_be_late_sends_the_set_to_its_stand_in(three_qubits) -> None:
+    model = QueueModel(initial_s=1.0)
+    model.observe("device", 30.0)
+    soon = make_pending(three_qubits, backend="devices", deadline=NOW + timedelta(seconds=5))
+    placed = _placement(model=model, degrade=("*",)).place(soon, {})
+    assert not isinstance(placed, str) and placed.update.backend == "stand-in:device"
+    assert placed.update.labels[CLASS_LABEL] == "devices"
+    assert placed.update.labels[REASON_LABEL].endswith("; stand-in")
+    kept = _placement(model=model).place(soon, {})  # no tenant allows it: late, on the device
+    assert not isinstance(kept, str) and kept.update.backend == "device"
