@@ -34,7 +34,7 @@ from streams.kafka.checkpoints import latest_checkpoint
 from streams.kafka.clients import Publisher
 from streams.kafka.result_listener import ResultListener
 from streams.kafka.topics import TopicNames
-from streams.tracing import configure_tracing, inject, tracer
+from streams.tracing import configure_tracing, fresh_carrier, inject, recording, tracer
 
 #: How far before its checkpoint a resumed client reads results: producer and broker clocks
 #: (the record timestamp) may disagree with the checkpoint writer's clock by this much.
@@ -83,22 +83,29 @@ class QloopClient:
         """
         futures = {}
         spans = tracer()
+        record = recording()
         for update in updates:
             futures[update.event_id] = self._listener.expect(update.event_id)
             # A trace per set: its context travels in the headers and in the payload (which the
-            # worker's topology hop forwards unchanged); a caller's own context is kept.
+            # worker's topology hop forwards unchanged); a caller's own context is kept. With
+            # nothing to receive spans, only the context is made (streams.tracing).
+            if not record:
+                self._send(update, inject() or fresh_carrier())
+                continue
             with spans.start_as_current_span("qloop.submit", kind=SpanKind.PRODUCER) as span:
                 span.set_attribute("qloop.event_id", update.event_id)
-                carrier = inject()
-                if "traceparent" not in update.trace_context:
-                    update = replace(update, trace_context={**update.trace_context, **carrier})
-                headers = {k: v for k, v in update.trace_context.items() if k in carrier}
-                topic = self._updates
-                if update.priority > 0 and self._interactive is not None:
-                    topic = self._interactive
-                self._publisher.publish(topic, update.template_id, update, headers)
+                self._send(update, inject())
         self._publisher.flush()
         return futures
+
+    def _send(self, update: ParameterUpdate, carrier: dict[str, str]) -> None:
+        if "traceparent" not in update.trace_context:
+            update = replace(update, trace_context={**update.trace_context, **carrier})
+        headers = {k: v for k, v in update.trace_context.items() if k in carrier}
+        topic = self._updates
+        if update.priority > 0 and self._interactive is not None:
+            topic = self._interactive
+        self._publisher.publish(topic, update.template_id, update, headers)
 
     def checkpoint(self, checkpoint: ExperimentCheckpoint) -> None:
         """Publish a loop's optimizer state (durably): what :meth:`resume` starts from.
