@@ -142,3 +142,13 @@ def test_plumbing_summary_counts_qloop_cpu_and_leaves_the_broker_beside_it() -> 
         "worker": 400.0, "client_and_sink": 200.0, "qloop": 600.0, "broker": 900.0
     }  # fmt: skip
     assert out["sets_per_core_s"] == round(1e6 / 600, 1)
+
+
+def test_the_codec_bench_times_real_results_by_outcome_count() -> None:
+    from streams.bench.codec import measure
+
+    out = measure(sizes=(1, 50), number=2)
+    assert set(out) == {"1", "50"}
+    assert out["50"]["job_result_bytes"] > out["1"]["job_result_bytes"]
+    assert out["50"]["fastavro_arrays"]["bytes"] < out["50"]["fastavro_map"]["bytes"]
+    assert all(v["job_result_decode_us"] > 0 for v in out.values())
