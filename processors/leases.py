@@ -6,6 +6,10 @@ is a slot of the group's: before a submission runs, its worker asks for one in t
 (the ledger topic), and every reader decides the request in log order, as budget claims are
 decided, so two workers asking for the last slot at once cannot both get it.
 
+Interactive sets never wait behind a bulk backlog: a bulk request carries a ``cap`` below the
+limit, so the last slot(s) are left for the interactive lane, whose requests may take any of
+the ``limit``. A limit of 1 reserves nothing (bulk would never run).
+
 A lease ends when its holder frees it, or ``ttl_s`` after it was taken or last renewed (the
 holder crashed): expiry is judged against each record's own timestamp, so every reader agrees
 on it. A holder renews its lease while its job runs, so a job that waits hours in a provider's
@@ -19,13 +23,29 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class LeaseRequest:
-    """A request for one of ``limit`` slots of ``backend``, made at ``at`` (epoch seconds)."""
+    """A request for one of ``limit`` slots of ``backend``, made at ``at`` (epoch seconds).
+
+    ``cap``: granted only while fewer than this many are held (a bulk request's, which leaves
+    the interactive lane's reserve free); None means the limit.
+    """
 
     lease_id: str
     backend: str
     limit: int
     ttl_s: float
     at: float
+    cap: int | None = None
+
+
+def lane_cap(limit: int, interactive: bool, reserved: int) -> int:
+    """How many held slots a request may find and still be granted.
+
+    The interactive lane may take every slot; bulk leaves ``reserved`` of them free, but never
+    all of them (a limit of 1 reserves nothing).
+    """
+    if interactive:
+        return limit
+    return max(1, limit - reserved)
 
 
 class LeaseBook:
@@ -43,7 +63,7 @@ class LeaseBook:
         held = self._held.setdefault(request.backend, {})
         for lease_id in [k for k, expires in held.items() if expires <= request.at]:
             del held[lease_id]
-        if len(held) >= request.limit:
+        if len(held) >= (request.limit if request.cap is None else request.cap):
             return False
         held[request.lease_id] = request.at + request.ttl_s
         return True
@@ -67,4 +87,4 @@ class LeaseBook:
         return sum(1 for expires in self._held.get(backend, {}).values() if expires > now)
 
 
-__all__ = ["LeaseBook", "LeaseRequest"]
+__all__ = ["LeaseBook", "LeaseRequest", "lane_cap"]

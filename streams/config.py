@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # held as slot leases on the ledger topic; a crashed holder's lease lasts lease_ttl_s.
     provider_concurrency: dict[str, int] = Field(default_factory=dict)
     lease_ttl_s: float = Field(default=900.0, gt=0)
+    # Of each such limit, the slots only the interactive lane may take, so an interactive set
+    # never waits behind the group's bulk jobs (a limit of 1 keeps none back).
+    interactive_leases: int = Field(default=1, ge=0)
     # Per-tenant rate limits per worker: {"acme": {"sets_per_s": 20, "shots_per_min": 1e6,
     # "burst_s": 1}}, "*" for every other tenant; excess waits in Kafka (consumer lag).
     rate_limits: dict[str, dict[str, float]] = Field(default_factory=dict)

@@ -32,7 +32,7 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from typing import TypeVar
 
-from processors.batcher import Batch
+from processors.batcher import Batch, Lane
 from processors.executor import BatchExecutor, ExecutionOutcome
 from schemas import DeadLetter, JobSubmitted
 from streams.kafka.clients import PublishError
@@ -108,7 +108,8 @@ class SubmissionLedger:
         leases, backend = self.store.leases, admission.backend
         lease = None
         if leases is not None and backend is not None and admission.admitted:
-            lease = await self._off_loop(leases.take, backend.name)
+            urgent = batch.lane is Lane.INTERACTIVE  # may take the slots kept for its lane
+            lease = await self._off_loop(leases.take, backend.name, urgent)
         try:
             with spans.start_as_current_span("qloop.execute"):
                 outcome = await self._off_loop(executor.run, admission, self._hand_off)

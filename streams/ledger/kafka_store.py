@@ -40,6 +40,7 @@ class KafkaLedgerStore:
         window_s: How long an event id is remembered (see :mod:`streams.ledger.window`).
         provider_concurrency: Backend -> submissions at once for the whole group (leases).
         lease_ttl_s: How long a lease whose holder crashed blocks its slot.
+        interactive_leases: Slots per limited backend kept for the interactive lane.
 
     """
 
@@ -55,11 +56,14 @@ class KafkaLedgerStore:
         window_s: float = DEFAULT_WINDOW_S,
         provider_concurrency: Mapping[str, int] | None = None,
         lease_ttl_s: float = 900.0,
+        interactive_leases: int = 1,
     ) -> None:
         self.journal = KafkaJournal(producer_conf, reader_conf, topics.ledger, window_s)
         self.leases: SlotLeases | None = None
         if provider_concurrency:
-            self.leases = JournalLeases(self.journal, provider_concurrency, lease_ttl_s)
+            self.leases = JournalLeases(
+                self.journal, provider_concurrency, lease_ttl_s, interactive_leases
+            )
         self._admin_conf = producer_conf
         self.claims: ClaimLog = JournalClaimLog(self.journal)
         self.provider_jobs: ProviderJobBook | None = MappingJobBook(

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from processors.leases import LeaseBook, LeaseRequest
+from processors.leases import LeaseBook, LeaseRequest, lane_cap
 from streams.kafka.clients import PublishError
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,11 @@ class SlotLeases(Protocol):
     #: Seconds spent waiting for a slot, per backend (a metric).
     waited_s: dict[str, float]
 
-    def take(self, backend: str) -> str | None:
-        """Block until a slot of ``backend`` is held; its lease id (None: no group limit)."""
+    def take(self, backend: str, interactive: bool = False) -> str | None:
+        """Block until a slot of ``backend`` is held; its lease id (None: no group limit).
+
+        ``interactive``: the request may take the slots kept for the interactive lane.
+        """
         ...
 
     def free(self, backend: str, lease_id: str) -> None:
@@ -67,11 +70,16 @@ class JournalLeases:
         journal: The worker's journal.
         limits: Backend -> submissions the provider allows at once, for the whole group.
         ttl_s: How long a lease lasts if its holder never frees it (it crashed).
+        reserved: Slots of each backend that only the interactive lane may take (a limit of
+            1 reserves nothing).
 
     """
 
-    def __init__(self, journal: LeaseJournal, limits: Mapping[str, int], ttl_s: float) -> None:
+    def __init__(
+        self, journal: LeaseJournal, limits: Mapping[str, int], ttl_s: float, reserved: int = 1
+    ) -> None:
         self._journal = journal
+        self._reserved = reserved
         self._limits = dict(limits)
         self._ttl_s = ttl_s
         self._book = LeaseBook()
@@ -95,19 +103,23 @@ class JournalLeases:
             if not self._book.renew(backend, lease_id, v["at"], v["ttl"]):
                 log.warning("lease %s of %s expired before its renewal", lease_id, backend)
             return
-        granted = self._book.take(LeaseRequest(lease_id, backend, v["limit"], v["ttl"], v["at"]))
+        request = LeaseRequest(lease_id, backend, v["limit"], v["ttl"], v["at"], v.get("cap"))
+        granted = self._book.take(request)
         if body["w"] == self._journal.writer:
             self._verdicts[lease_id] = granted
 
-    def take(self, backend: str) -> str | None:
+    def take(self, backend: str, interactive: bool = False) -> str | None:
         """Ask in the log until a slot is granted; None when ``backend`` has no group limit."""
         limit = self._limits.get(backend)
         if limit is None:
             return None
+        cap = lane_cap(limit, interactive, self._reserved)
         started = time.monotonic()
         while True:
             lease_id = uuid.uuid4().hex
-            request = {"op": "take", "limit": limit, "ttl": self._ttl_s, "at": time.time()}
+            request = {
+                "op": "take", "limit": limit, "cap": cap, "ttl": self._ttl_s, "at": time.time()
+            }  # fmt: skip
             self._journal.write_now(f"lease/{backend}/{lease_id}", request)
             decided = lambda lease_id=lease_id: lease_id in self._verdicts  # noqa: E731
             if not self._journal.wait_for(decided, 60.0):
@@ -118,7 +130,7 @@ class JournalLeases:
                 self._keep_renewed(backend, lease_id)
                 return lease_id
             # Every slot is held: wait for a release or an expiry, then ask again.
-            self._journal.wait_for(lambda: self._book.held(backend, time.time()) < limit, 1.0)
+            self._journal.wait_for(lambda: self._book.held(backend, time.time()) < cap, 1.0)
 
     def _keep_renewed(self, backend: str, lease_id: str) -> None:
         freed = self._renewing[lease_id] = threading.Event()

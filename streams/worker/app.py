@@ -90,6 +90,7 @@ class Worker:
             window_s=settings.ledger_window_s,
             provider_concurrency=settings.provider_concurrency,
             lease_ttl_s=settings.lease_ttl_s,
+            interactive_leases=settings.interactive_leases,
         )
         budgets = {t: Budget(**b) for t, b in settings.budgets.items()}
         default = None

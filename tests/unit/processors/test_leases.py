@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.leases import LeaseBook, LeaseRequest
+from processors.leases import LeaseBook, LeaseRequest, lane_cap
 
 
 def _take(book: LeaseBook, lease_id: str, at: float, limit: int = 2) -> bool:
@@ -36,3 +36,22 @@ def test_a_renewed_lease_outlives_its_ttl_and_an_expired_one_cannot_be_renewed()
     assert not _take(book, "other", 90.0, limit=1)  # a job waiting in the queue keeps its slot
     assert not book.renew("fake_brisbane", "long-job", 150.0, 60.0)  # expired at 100: lost
     assert _take(book, "other", 151.0, limit=1)
+
+
+def test_bulk_leaves_the_interactive_reserve_free_and_interactive_takes_it() -> None:
+    book = LeaseBook()
+
+    def ask(lease_id: str, at: float, interactive: bool) -> bool:
+        cap = lane_cap(3, interactive, reserved=1)
+        return book.take(LeaseRequest(lease_id, "fake_brisbane", 3, 60.0, at, cap))
+
+    assert ask("bulk-1", 0.0, False) and ask("bulk-2", 1.0, False)
+    assert not ask("bulk-3", 2.0, False)  # the third slot is kept for the interactive lane
+    assert ask("urgent", 3.0, True)
+    assert not ask("urgent-2", 4.0, True)  # the limit itself still holds for everyone
+    assert book.held("fake_brisbane", 4.0) == 3
+    # A limit of 1 keeps nothing back (bulk would never run); a reserve of 0 keeps nothing.
+    assert lane_cap(1, False, reserved=1) == 1 and lane_cap(4, False, reserved=0) == 4
+    assert lane_cap(4, False, reserved=2) == 2 and lane_cap(4, True, reserved=2) == 4
+    # Requests written before caps existed are decided against the limit.
+    assert book.take(LeaseRequest("old", "other", 1, 60.0, 5.0))

@@ -170,8 +170,8 @@ class _LoggedLeases:
         self._log = log
         self.waited_s: dict[str, float] = {}
 
-    def take(self, backend: str) -> str | None:
-        self._log.add(f"lease-take:{backend}")
+    def take(self, backend: str, interactive: bool = False) -> str | None:
+        self._log.add(f"lease-take:{backend}" + (":interactive" if interactive else ""))
         return "lease-1"
 
     def free(self, backend: str, lease_id: str) -> None:
@@ -189,6 +189,12 @@ def test_a_provider_slot_is_leased_after_the_charge_and_freed_after_the_run() ->
     ran = log.index("backend-run", log.index(f"publish:{TOPICS.jobs}", leased))
     assert log.index("lease-free:aer_simulator:lease-1", ran) < log.index("ack:")
     assert sorted(h.acked()) == [0, 1, 2]
+    # An interactive batch asks for a slot of the interactive lane's reserve.
+    store = MemoryLedgerStore()
+    store.leases = _LoggedLeases(store.log)
+    h = Harness(max_batch=1, store=store)
+    _run(h, [(CODEC.encode(_update(priority=3)), 0)])
+    assert "lease-take:aer_simulator:interactive" in h.log.events
 
 
 def test_an_interactive_set_runs_while_every_bulk_slot_is_taken() -> None:
