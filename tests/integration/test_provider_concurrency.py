@@ -9,6 +9,7 @@ shows the oracle can fail.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,46 @@ def test_without_the_limit_the_oracle_sees_jobs_run_at_once(
 ) -> None:
     results = _run_two_workers(kafka_bootstrap, tmp_path / "free")
     assert _most_at_once(results) >= 2
+
+
+@pytest.mark.parametrize("reserved", [1, 0], ids=["reserve-1", "no-reserve-control"])
+def test_bulk_leaves_the_interactive_lanes_slot_free(
+    kafka_bootstrap: str, tmp_path: Path, reserved: int
+) -> None:
+    """A limit of 2 with one slot kept for the interactive lane: bulk jobs never run two at
+    once, and interactive sets run beside them. Without the reserve (the control) bulk takes
+    both slots."""
+    settings = stack_settings(
+        kafka_bootstrap, tmp_path / f"reserve{reserved}", max_batch=4, max_wait_ms=50,
+        max_in_flight=2, backend_overhead_ms=1200, route_by_topology=False,
+        provider_concurrency={"aer_simulator": 2}, interactive_leases=reserved,
+    )  # fmt: skip
+    templates = [
+        make_template(sampler_circuit(2, prefix=f"ir{k}_"), f"reserve-{k}") for k in range(8)
+    ]
+    with LocalStack(settings, sink=False), QloopClient(settings) as client:
+        for template in templates:
+            client.register_template(template)
+        bulk = [
+            new_update(templates[i % 8], [0.1 * i, 0.2, 0.3, 0.4], experiment_id="reserve",
+                       shots=32)
+            for i in range(32)
+        ]  # fmt: skip
+        pending = client.submit(bulk)
+        urgent = [
+            new_update(templates[0], [0.5, 0.1 * i, 0.3, 0.4], experiment_id="reserve-urgent",
+                       shots=32, priority=5)
+            for i in range(3)
+        ]  # fmt: skip
+        urgent_results = []
+        for update in urgent:
+            time.sleep(1.0)
+            urgent_results += client.evaluate([update], 120)
+        bulk_results = [f.result(180) for f in pending.values()]
+    results = bulk_results + urgent_results
+    assert [r.status for r in results] == [ResultStatus.SUCCEEDED] * len(results)
+    if reserved:
+        assert _most_at_once(bulk_results) == 1  # bulk never took the interactive slot
+        assert _most_at_once(results) == 2  # an interactive job ran beside a bulk one
+    else:
+        assert _most_at_once(bulk_results) == 2
