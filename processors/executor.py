@@ -134,8 +134,7 @@ class BatchExecutor:
         why = None if self._marked_down is None else self._marked_down(name)
         if not isinstance(backend, Outcome) and (why is not None or device is not None):
             late = why is None
-            because = LATE if late else why or ""
-            degraded = plan(backend, because, self._degradation, late=late)
+            degraded = plan(backend, LATE if why is None else why, self._degradation, late=late)
             backend = degraded.adapter or unavailable(f"{degraded.reason}; {NO_STAND_IN}")
         refusals = [r for r in (self._approval,) if r is not None]
         if degraded is not None:

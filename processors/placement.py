@@ -100,9 +100,9 @@ class Placement:
         self._now = now
         self._default_shots = default_shots
 
-    def applies(self, update: PendingSet) -> bool:
+    def applies(self, pending: PendingSet) -> bool:
         """Whether :meth:`place` may change the set: a class, or a deadline it could miss."""
-        u = update.update
+        u = pending.update
         if u.backend in self.classes:
             return True
         return u.deadline is not None and self._degradation.allows(u.tenant)
@@ -133,9 +133,7 @@ class Placement:
                 down.append(name)
                 continue
             shots = update.shots or self._default_shots
-            queued = getattr(adapter, "pending_jobs", None)  # the provider's own queue, if known
-            ahead = running.get(name, 0) + (queued() if callable(queued) else 0)
-            wait = self.model.per_submission(name) * (ahead + 1)
+            wait = self._wait(name, adapter, running)
             up.append(Candidate(name, adapter.price.per_shot * shots, wait))
         if not up and not down:
             return f"no backend of class {update.backend!r} can run it ({'; '.join(refused)})"
@@ -162,10 +160,7 @@ class Placement:
             return pending
         if self._marked_down(update.backend) is not None:
             return pending  # the down-backend policy decides, at admission
-        adapter = self._backends(update.backend)
-        queued = getattr(adapter, "pending_jobs", None)
-        ahead = running.get(update.backend, 0) + (queued() if callable(queued) else 0)
-        wait = self.model.per_submission(update.backend) * (ahead + 1)
+        wait = self._wait(update.backend, self._backends(update.backend), running)
         left = (update.deadline - self._now()).total_seconds()
         if wait <= left:
             return pending
@@ -173,6 +168,12 @@ class Placement:
         labels = {**update.labels, REASON_LABEL: why}
         backend = stand_in_name(update.backend)
         return replace(pending, update=replace(update, backend=backend, labels=labels))
+
+    def _wait(self, name: str, adapter: BackendAdapter, running: Mapping[str, int]) -> float:
+        """Predicted seconds until a set sent to ``name`` now would have run."""
+        queued = getattr(adapter, "pending_jobs", None)  # the provider's own queue, if known
+        ahead = running.get(name, 0) + (queued() if callable(queued) else 0)
+        return self.model.per_submission(name) * (ahead + 1)
 
     def _may_stand_in(self, pending: PendingSet, device: str) -> bool:
         """The tenant accepts degraded results and ``device`` has a stand-in simulator."""

@@ -288,9 +288,17 @@ def align_config(
 
 
 def partition_count(conf: dict[str, Any], topic: str, timeout_s: float = 10.0) -> int:
-    """How many partitions ``topic`` has now (0 when the broker does not know it)."""
+    """How many partitions ``topic`` has now, or 0.
+
+    0 when the broker does not know the topic or does not answer within ``timeout_s``: callers
+    then fall back to what needs no count.
+    """
     admin = AdminClient(with_client_logger(conf))
-    meta = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    try:
+        meta = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    except KafkaException as exc:
+        log.warning("could not read the partitions of %s: %s", topic, exc)
+        return 0
     return len(meta.partitions) if meta is not None and meta.error is None else 0
 
 

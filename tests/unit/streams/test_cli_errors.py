@@ -149,3 +149,12 @@ def test_an_unknown_bench_backend_is_one_line() -> None:
     assert done.stderr.strip().splitlines() == [
         "error: --backend must be aer_simulator or null, not 'ibm_kyiv'"
     ]
+
+
+def test_a_partition_count_from_a_broker_that_is_down_is_zero() -> None:
+    """The routing shortcut then owns nothing and every set is forwarded as before."""
+    from streams.kafka.topics import partition_count
+
+    started = time.monotonic()
+    count = partition_count({"bootstrap.servers": f"127.0.0.1:{free_port()}"}, "t", 1.0)
+    assert count == 0 and time.monotonic() - started < 10
